@@ -1,0 +1,90 @@
+"""Parsing and validating client frames (protocol v1). Pure functions: no database, no sockets."""
+
+import json
+from dataclasses import dataclass
+
+from django.conf import settings
+
+MAX_FRAME_BYTES = 64 * 1024
+MAX_CLIENT_ID_CHARS = 100
+MAX_MODEL_KEY_CHARS = 200
+
+
+class FrameError(ValueError):
+    """A frame that starts nothing: answered with an `error` frame; the socket stays open."""
+
+    def __init__(self, code: str, detail: str, request_id: str | None = None):
+        self.code = code
+        self.detail = detail
+        self.request_id = request_id
+        super().__init__(detail)
+
+    def as_frame(self) -> dict:
+        return {"type": "error", "id": self.request_id, "code": self.code, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class PromptFrame:
+    request_id: str
+    text: str
+    conversation_id: int | None
+    model_key: str | None
+    params: dict | None
+
+
+def decode(text_data: str | None, bytes_data: bytes | None) -> dict:
+    if text_data is None:
+        raise FrameError("invalid_frame", "Frames must be JSON text; binary frames are not accepted.")
+    if len(text_data.encode("utf-8", "surrogatepass")) > MAX_FRAME_BYTES:
+        raise FrameError("frame_too_large", f"The frame is larger than {MAX_FRAME_BYTES // 1024} KiB.")
+    try:
+        content = json.loads(text_data)
+    except (ValueError, RecursionError):
+        raise FrameError("invalid_json", "The frame is not valid JSON.") from None
+    if not isinstance(content, dict):
+        raise FrameError("invalid_frame", "A frame must be a JSON object with a 'type'.")
+    return content
+
+
+def request_id_of(frame: dict) -> str | None:
+    """The client's id if it is usable, so even an error about another field can name its request."""
+    value = frame.get("id")
+    if isinstance(value, str) and 0 < len(value) <= MAX_CLIENT_ID_CHARS:
+        return value
+    return None
+
+
+def _positive_id(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
+
+
+def parse_prompt(frame: dict) -> PromptFrame:
+    request_id = request_id_of(frame)
+    if request_id is None:
+        raise FrameError("invalid_field", f"'id' must be a non-empty string of at most {MAX_CLIENT_ID_CHARS} characters.")
+    text = frame.get("text")
+    if not isinstance(text, str):
+        raise FrameError("invalid_field", "'text' must be a string.", request_id)
+    if not text.strip():
+        raise FrameError("empty_prompt", "The prompt is empty.", request_id)
+    if len(text) > settings.MAX_PROMPT_CHARS:
+        raise FrameError(
+            "prompt_too_long", f"The prompt is longer than {settings.MAX_PROMPT_CHARS:,} characters.", request_id
+        )
+    conversation = frame.get("conversation")
+    if conversation is not None and not _positive_id(conversation):
+        raise FrameError("invalid_field", "'conversation' must be a conversation id or null.", request_id)
+    model = frame.get("model")
+    if model is not None and (not isinstance(model, str) or not 0 < len(model) <= MAX_MODEL_KEY_CHARS):
+        raise FrameError("invalid_field", "'model' must be a model key or null.", request_id)
+    params = frame.get("params")
+    if params is not None and not isinstance(params, dict):
+        raise FrameError("invalid_params", "'params' must be an object.", request_id)
+    return PromptFrame(request_id, text, conversation, model, params)
+
+
+def parse_message_id(frame: dict) -> int:
+    message = frame.get("message")
+    if not _positive_id(message):
+        raise FrameError("invalid_field", "'message' must be a message id.", request_id_of(frame))
+    return message

@@ -1,0 +1,135 @@
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+TITLE_LENGTH = 80
+
+
+class Conversation(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations")
+    title = models.CharField(max_length=200, blank=True)
+    created = models.DateTimeField(default=timezone.now, editable=False)
+    updated = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-updated"]
+
+    def __str__(self):
+        return self.title or f"Conversation {self.pk}"
+
+    @staticmethod
+    def title_from(prompt: str) -> str:
+        first_line = " ".join(prompt.split())
+        return first_line if len(first_line) <= TITLE_LENGTH else first_line[: TITLE_LENGTH - 1] + "…"
+
+
+class MessageQuerySet(models.QuerySet):
+    def for_user(self, user):
+        return self.filter(user=user)
+
+    def streaming(self):
+        return self.filter(status=Message.Status.STREAMING)
+
+
+class Message(models.Model):
+    """One turn: the user's prompt and the model's answer, saved before the model is called."""
+
+    class Status(models.TextChoices):
+        STREAMING = "streaming"
+        COMPLETE = "complete"
+        STOPPED = "stopped"
+        INTERRUPTED = "interrupted"
+        ERROR = "error"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    # Denormalised from the conversation so a user's client request ids can be unique in the database.
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="messages")
+    prompt = models.TextField()
+    response = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.STREAMING, db_index=True)
+    model_key = models.CharField(max_length=200, help_text="The catalog key the user picked.")
+    model_id = models.CharField(max_length=500, help_text="The provider's model id, profile id or ARN.")
+    provider = models.CharField(max_length=32)
+    params = models.JSONField(default=dict, blank=True, help_text="The generation parameters used.")
+    input_tokens = models.PositiveIntegerField(null=True, blank=True)
+    output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    ttft_ms = models.PositiveIntegerField("time to first token (ms)", null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    stop_reason = models.CharField(max_length=64, blank=True)
+    error_code = models.CharField(max_length=64, blank=True)
+    error_detail = models.TextField(blank=True, help_text="The sentence shown to the user.")
+    client_request_id = models.CharField(max_length=100)
+    upstream_request_id = models.CharField(max_length=100, blank=True, help_text="Bedrock's request id, for AWS support.")
+    created = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    objects = MessageQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "client_request_id"], name="unique_client_request_per_user"),
+        ]
+
+    def __str__(self):
+        return f"#{self.pk} {Conversation.title_from(self.prompt)}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status != self.Status.STREAMING
+
+    def finish(self, *, status, response, input_tokens=None, output_tokens=None, ttft_ms=None, duration_ms=None,
+               stop_reason="", error_code="", error_detail="", upstream_request_id=""):
+        """Record the outcome of the run in one write."""
+        self.status = status
+        self.response = response
+        self.input_tokens = input_tokens
+        self.output_tokens = output_tokens
+        self.ttft_ms = ttft_ms
+        self.duration_ms = duration_ms
+        self.stop_reason = stop_reason
+        self.error_code = error_code
+        self.error_detail = error_detail
+        self.upstream_request_id = upstream_request_id or self.upstream_request_id
+        self.finished = timezone.now()
+        self.save()
+        Conversation.objects.filter(pk=self.conversation_id).update(updated=self.finished)
+
+    def done_frame(self) -> dict:
+        """The protocol's `done` frame for this message, as saved."""
+        frame = {
+            "type": "done",
+            "message": self.pk,
+            "status": self.status,
+            "stop_reason": self.stop_reason,
+            "usage": {"input_tokens": self.input_tokens, "output_tokens": self.output_tokens},
+            "metrics": {"ttft_ms": self.ttft_ms, "duration_ms": self.duration_ms},
+        }
+        if self.status == self.Status.ERROR:
+            frame["error"] = {"code": self.error_code, "detail": self.error_detail}
+        return frame
+
+    def context_before(self, char_budget: int) -> list[dict]:
+        """Earlier turns of this conversation as alternating user/assistant messages.
+
+        Only complete turns are sent: a stopped or failed answer is partial and would teach the model
+        to break off. The oldest turns are dropped first when the budget is exceeded.
+        """
+        earlier = (
+            Message.objects.filter(conversation_id=self.conversation_id, status=self.Status.COMPLETE, pk__lt=self.pk)
+            .exclude(response="")
+            .order_by("-pk")
+            .values_list("prompt", "response")
+        )
+        turns, used = [], len(self.prompt)
+        for prompt, response in earlier:
+            used += len(prompt) + len(response)
+            if used > char_budget:
+                break
+            turns.append((prompt, response))
+        messages = []
+        for prompt, response in reversed(turns):
+            messages.append({"role": "user", "text": prompt})
+            messages.append({"role": "assistant", "text": response})
+        messages.append({"role": "user", "text": self.prompt})
+        return messages

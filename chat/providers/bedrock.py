@@ -1,0 +1,164 @@
+"""Amazon Bedrock through the real boto3 client and ConverseStream."""
+
+import functools
+import logging
+import threading
+from contextlib import aclosing
+
+import boto3
+import botocore.config
+import botocore.exceptions
+from django.conf import settings
+
+from chat.providers import GenerationRequest, Provider, ProviderError, Started, StopReason, TextDelta, Usage
+from chat.providers.threaded import relay_from_thread
+
+log = logging.getLogger(__name__)
+
+# Bedrock's error names (HTTP `x-amzn-ErrorType` before the stream, `:exception-type` inside it, which
+# is camel-cased) mapped to our stable codes.
+ERROR_CODES = {
+    "throttlingexception": "throttled",
+    "servicequotaexceededexception": "throttled",
+    "accessdeniedexception": "access_denied",
+    "unrecognizedclientexception": "access_denied",
+    "expiredtokenexception": "access_denied",
+    "invalidsignatureexception": "access_denied",
+    "validationexception": "validation",
+    "resourcenotfoundexception": "model_not_found",
+    "serviceunavailableexception": "service_unavailable",
+    "internalserverexception": "service_unavailable",
+    "modelnotreadyexception": "service_unavailable",
+    "modeltimeoutexception": "timeout",
+    "modelerrorexception": "model_error",
+    "modelstreamerrorexception": "model_error",
+}
+
+
+@functools.cache
+def bedrock_client():
+    """One client per process: creating one loads the service model (about 0.25 s), and clients are thread-safe.
+
+    Region, credentials, retries (AWS_MAX_ATTEMPTS, AWS_RETRY_MODE) and the endpoint
+    (AWS_ENDPOINT_URL_BEDROCK_RUNTIME) come from boto3's own configuration chain.
+    """
+    config = botocore.config.Config(
+        connect_timeout=settings.BEDROCK_CONNECT_TIMEOUT,
+        read_timeout=settings.BEDROCK_READ_TIMEOUT,
+        max_pool_connections=50,
+        user_agent_extra="streamer",
+    )
+    return boto3.session.Session().client("bedrock-runtime", region_name=settings.AWS_REGION, config=config)
+
+
+def converse_arguments(request: GenerationRequest) -> dict:
+    params = request.params
+    inference = {}
+    if "max_tokens" in params:
+        inference["maxTokens"] = params["max_tokens"]
+    if "temperature" in params:
+        inference["temperature"] = params["temperature"]
+    if "top_p" in params:
+        inference["topP"] = params["top_p"]
+    if params.get("stop_sequences"):
+        inference["stopSequences"] = params["stop_sequences"]
+    arguments = {
+        "modelId": request.model_id,
+        "messages": [{"role": m["role"], "content": [{"text": m["text"]}]} for m in request.messages],
+        "inferenceConfig": inference,
+    }
+    if request.system:
+        arguments["system"] = [{"text": request.system}]
+    return arguments
+
+
+def provider_error(error: Exception) -> ProviderError:
+    """Map a botocore exception to our error, logging the full detail with Bedrock's request id."""
+    request_id = ""
+    if isinstance(error, botocore.exceptions.ClientError):
+        name = error.response.get("Error", {}).get("Code", "")
+        request_id = error.response.get("ResponseMetadata", {}).get("RequestId", "")
+        code = ERROR_CODES.get(name.lower(), "internal")
+    elif isinstance(error, (botocore.exceptions.ReadTimeoutError, botocore.exceptions.ConnectTimeoutError)):
+        code = "timeout"
+    elif isinstance(error, botocore.exceptions.NoCredentialsError):
+        code = "access_denied"
+    elif isinstance(error, (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectionClosedError)):
+        code = "service_unavailable"
+    else:
+        code = "internal"
+    log.warning("Bedrock call failed: code=%s request_id=%s detail=%r", code, request_id or "-", error)
+    return ProviderError(code, request_id=request_id)
+
+
+def release(event_stream) -> None:
+    """Close the HTTP connection under a boto3 event stream, waking a thread blocked reading it."""
+    raw = getattr(event_stream, "_raw_stream", None)  # urllib3's response; botocore keeps no public handle
+    if raw is not None and hasattr(raw, "shutdown"):
+        try:
+            raw.shutdown()  # urllib3 >= 2.3: interrupts a read in progress in another thread
+        except OSError:
+            pass
+    event_stream.close()
+
+
+class BedrockConverseProvider(Provider):
+    name = "bedrock-converse"
+
+    async def stream(self, request: GenerationRequest):
+        cancelled = threading.Event()
+        held = {}  # the open event stream, once there is one, so cancel() can close it
+        lock = threading.Lock()
+
+        def produce(emit):
+            try:
+                response = bedrock_client().converse_stream(**converse_arguments(request))
+            except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
+                raise provider_error(error) from error
+            event_stream = response["stream"]
+            with lock:
+                held["stream"] = event_stream
+                if cancelled.is_set():
+                    event_stream.close()
+                    return
+            emit(Started(response.get("ResponseMetadata", {}).get("RequestId", "")))
+            try:
+                for event in event_stream:
+                    if cancelled.is_set():
+                        return
+                    for item in events_from(event):
+                        emit(item)
+            except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
+                if cancelled.is_set():
+                    return  # the read failed because we closed the connection ourselves
+                raise provider_error(error) from error
+            except Exception:
+                if cancelled.is_set():
+                    return
+                raise
+            finally:
+                event_stream.close()
+
+        def cancel():
+            with lock:
+                cancelled.set()
+                event_stream = held.get("stream")
+            if event_stream is not None:
+                release(event_stream)
+
+        async with aclosing(relay_from_thread(produce, cancel, name="bedrock-stream")) as items:
+            async for item in items:
+                yield item
+
+
+def events_from(event: dict):
+    """Translate one ConverseStream event into ours; events we do not use (messageStart, ...) yield nothing."""
+    if "contentBlockDelta" in event:
+        text = event["contentBlockDelta"].get("delta", {}).get("text")
+        if text:
+            yield TextDelta(text)
+    elif "messageStop" in event:
+        yield StopReason(event["messageStop"].get("stopReason", ""))
+    elif "metadata" in event:
+        usage = event["metadata"].get("usage", {})
+        yield Usage(usage.get("inputTokens"), usage.get("outputTokens"))

@@ -1,0 +1,389 @@
+"""A local Amazon Bedrock Runtime look-alike for tests.
+
+The real boto3 ``bedrock-runtime`` client talks to it over HTTP (point ``endpoint_url`` or the
+``AWS_ENDPOINT_URL_BEDROCK_RUNTIME`` environment variable at ``server.url``), so tests exercise
+botocore's real request signing, event-stream parsing and error mapping instead of a Stubber.
+
+Wire format (see /work/shared/BEDROCK-WIRE.md): 200 responses are an AWS binary event stream sent
+with chunked transfer encoding, one HTTP chunk per event-stream message; errors before the stream are
+an HTTP status with an ``x-amzn-ErrorType`` header and a JSON ``{"message": ...}`` body.
+
+Usage::
+
+    server = BedrockTestServer()
+    server.start()
+    server.queue(Stream(deltas=["Hi"]), HttpError(429, "ThrottlingException"))
+    ...
+    server.stop()
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import struct
+import sys
+import threading
+import time
+import uuid
+import zlib
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote
+
+__all__ = [
+    "encode_message",
+    "event_frame",
+    "exception_frame",
+    "Stream",
+    "InvokeStream",
+    "HttpError",
+    "RecordedRequest",
+    "BedrockTestServer",
+]
+
+EVENTSTREAM_CONTENT_TYPE = "application/vnd.amazon.eventstream"
+_HEADER_TYPE_STRING = 7
+# Sleeps are cut into slices this long so stop() is noticed quickly even during a long stall.
+_SLEEP_SLICE = 0.05
+# The client closing the socket shows up as one of these on write.
+_CLIENT_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
+
+
+# --------------------------------------------------------------------------------------------
+# Event-stream encoding
+# --------------------------------------------------------------------------------------------
+
+def encode_message(headers: dict[str, str], payload: bytes) -> bytes:
+    """Encode one AWS event-stream message whose headers are all strings (type 7)."""
+    encoded_headers = bytearray()
+    for name, value in headers.items():
+        name_bytes = name.encode("utf-8")
+        value_bytes = value.encode("utf-8")
+        encoded_headers += struct.pack("!B", len(name_bytes)) + name_bytes
+        encoded_headers += struct.pack("!BH", _HEADER_TYPE_STRING, len(value_bytes)) + value_bytes
+
+    # 12-byte prelude + headers + payload + 4-byte message CRC.
+    total_length = 12 + len(encoded_headers) + len(payload) + 4
+    prelude = struct.pack("!II", total_length, len(encoded_headers))
+    prelude += struct.pack("!I", zlib.crc32(prelude) & 0xFFFFFFFF)
+    message = prelude + bytes(encoded_headers) + payload
+    return message + struct.pack("!I", zlib.crc32(message) & 0xFFFFFFFF)
+
+
+def event_frame(event_type: str, payload: dict) -> bytes:
+    """An ``event`` message; boto3 yields it as ``{event_type: payload}``."""
+    return encode_message(
+        {
+            ":message-type": "event",
+            ":event-type": event_type,
+            ":content-type": "application/json",
+        },
+        json.dumps(payload).encode("utf-8"),
+    )
+
+
+def exception_frame(exception_type: str, message: str) -> bytes:
+    """An in-stream ``exception`` message; boto3 raises EventStreamError on it."""
+    return encode_message(
+        {
+            ":message-type": "exception",
+            ":exception-type": exception_type,
+            ":content-type": "application/json",
+        },
+        json.dumps({"message": message}).encode("utf-8"),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Scripted answers
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class Stream:
+    """A ConverseStream answer."""
+
+    deltas: list[str] = field(default_factory=lambda: ["Hello", " from", " the", " test", " model."])
+    delay: float = 0.02  # slept before each frame, so frames arrive spaced out
+    first_delay: float | None = None  # replaces `delay` before the first frame (time to first event)
+    stop_reason: str = "end_turn"
+    input_tokens: int = 7
+    output_tokens: int | None = None  # None -> len(deltas)
+    error_after: int | None = None  # after this many deltas: exception frame, then end
+    error_type: str = "modelStreamErrorException"
+    error_message: str = "The model stopped unexpectedly."
+    stall_after: int | None = None  # after this many deltas: silence, then end without messageStop
+    stall_seconds: float = 30.0
+    # Filled in by the server while serving.
+    frames_sent: int = 0
+    connection_closed: threading.Event = field(default_factory=threading.Event)
+    closed_at: float | None = None  # time.monotonic() when the failed write was detected
+
+
+@dataclass
+class InvokeStream:
+    """An InvokeModelWithResponseStream answer: each chunk is the model family's JSON object."""
+
+    chunks: list[dict]
+    delay: float = 0.02
+    # Filled in by the server while serving.
+    frames_sent: int = 0
+    connection_closed: threading.Event = field(default_factory=threading.Event)
+    closed_at: float | None = None
+
+
+@dataclass
+class HttpError:
+    """An error returned before any stream starts."""
+
+    status: int
+    error_type: str  # sent as x-amzn-ErrorType; boto3 maps it to Error.Code
+    message: str = "error from test server"
+
+
+@dataclass
+class RecordedRequest:
+    operation: str  # "converse-stream" or "invoke-with-response-stream"
+    model_id: str  # URL-decoded
+    headers: dict
+    body: dict
+    received_at: float  # time.monotonic()
+
+
+# --------------------------------------------------------------------------------------------
+# HTTP server
+# --------------------------------------------------------------------------------------------
+
+_PATH_RE = re.compile(r"^/model/(?P<model>[^/]+)/(?P<op>converse-stream|invoke-with-response-stream)$")
+
+
+class _Stopping(Exception):
+    """Raised internally when the server is stopping while a handler sleeps."""
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # needed for chunked transfer encoding and keep-alive
+    server: _Server
+
+    def log_message(self, format, *args):  # noqa: A002 - signature from the base class
+        pass  # keep test output clean
+
+    # -- request ---------------------------------------------------------------------------
+
+    def do_POST(self):
+        received_at = time.monotonic()
+        body_bytes = self._read_body()
+        match = _PATH_RE.match(self.path.split("?", 1)[0])
+        if match is None:
+            self._send_error(HttpError(404, "UnknownOperationException", f"no route for {self.path}"))
+            return
+
+        try:
+            body = json.loads(body_bytes) if body_bytes else {}
+        except ValueError:
+            body = {}
+        operation = match["op"]
+        owner = self.server.owner
+        owner._record(
+            RecordedRequest(
+                operation=operation,
+                model_id=unquote(match["model"]),
+                headers=dict(self.headers.items()),
+                body=body,
+                received_at=received_at,
+            )
+        )
+
+        answer = owner._next_answer(operation)
+        if isinstance(answer, HttpError):
+            self._send_error(answer)
+        elif isinstance(answer, Stream):
+            self._serve_converse(answer, received_at)
+        elif isinstance(answer, InvokeStream):
+            self._serve_invoke(answer)
+        else:
+            self._send_error(HttpError(500, "InternalServerException", f"bad queued answer {answer!r}"))
+
+    def _read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    # -- responses -------------------------------------------------------------------------
+
+    def _send_error(self, error: HttpError) -> None:
+        body = json.dumps({"message": error.message}).encode("utf-8")
+        try:
+            self.send_response(error.status)
+            self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+            self.send_header("x-amzn-ErrorType", error.error_type)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            self.wfile.flush()
+        except _CLIENT_GONE:
+            self.close_connection = True
+
+    def _serve_converse(self, stream: Stream, received_at: float) -> None:
+        def frames():
+            yield event_frame("messageStart", {"role": "assistant"})
+            n = len(stream.deltas)
+            # Interruptions are checked at every delta boundary, including after the last delta.
+            for i in range(n + 1):
+                if stream.error_after is not None and i == min(stream.error_after, n):
+                    yield exception_frame(stream.error_type, stream.error_message)
+                    return
+                if stream.stall_after is not None and i == min(stream.stall_after, n):
+                    self._sleep(stream.stall_seconds)
+                    return  # no messageStop: the response just ends
+                if i == n:
+                    break
+                yield event_frame(
+                    "contentBlockDelta",
+                    {"delta": {"text": stream.deltas[i]}, "contentBlockIndex": 0},
+                )
+            output_tokens = n if stream.output_tokens is None else stream.output_tokens
+            yield event_frame("contentBlockStop", {"contentBlockIndex": 0})
+            yield event_frame("messageStop", {"stopReason": stream.stop_reason})
+            yield event_frame(
+                "metadata",
+                {
+                    "usage": {
+                        "inputTokens": stream.input_tokens,
+                        "outputTokens": output_tokens,
+                        "totalTokens": stream.input_tokens + output_tokens,
+                    },
+                    "metrics": {"latencyMs": int((time.monotonic() - received_at) * 1000)},
+                },
+            )
+
+        self._stream(stream, frames(), stream.delay, stream.first_delay)
+
+    def _serve_invoke(self, stream: InvokeStream) -> None:
+        def frames():
+            for chunk in stream.chunks:
+                encoded = base64.b64encode(json.dumps(chunk).encode("utf-8")).decode("ascii")
+                yield event_frame("chunk", {"bytes": encoded})
+
+        self._stream(stream, frames(), stream.delay, None)
+
+    def _stream(self, answer, frames, delay: float, first_delay: float | None) -> None:
+        """Send a 200 event-stream response: headers now, then each frame after its delay."""
+        try:
+            self.send_response(200)
+            self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+            self.send_header("Content-Type", EVENTSTREAM_CONTENT_TYPE)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for index, frame in enumerate(frames):
+                self._sleep(first_delay if index == 0 and first_delay is not None else delay)
+                self._write_chunk(frame)
+                answer.frames_sent += 1
+            self._write_chunk(b"")  # terminating 0-length chunk
+        except _CLIENT_GONE:
+            answer.closed_at = time.monotonic()
+            answer.connection_closed.set()
+            self.close_connection = True
+        except _Stopping:
+            self.close_connection = True
+
+    def _write_chunk(self, data: bytes) -> None:
+        # One write per HTTP chunk so a frame is never split across partial sends by us.
+        self.wfile.write(b"%X\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+    def _sleep(self, seconds: float) -> None:
+        """Sleep in small slices; raise _Stopping as soon as the server is being stopped."""
+        deadline = time.monotonic() + max(seconds, 0.0)
+        stopping = self.server.owner._stopping
+        while True:
+            if stopping.is_set():
+                raise _Stopping
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            stopping.wait(min(remaining, _SLEEP_SLICE))
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True  # never block interpreter exit or stop() on a handler thread
+    allow_reuse_address = True
+    owner: BedrockTestServer
+
+    def handle_error(self, request, client_address):
+        # A client hanging up between requests is normal here; anything else still gets reported.
+        if isinstance(sys.exc_info()[1], _CLIENT_GONE):
+            return
+        super().handle_error(request, client_address)
+
+
+class BedrockTestServer:
+    """A Bedrock Runtime look-alike serving queued answers FIFO, one per request."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0):
+        self.host = host
+        self.port = port
+        self.url: str = ""
+        self.requests: list[RecordedRequest] = []
+        self._answers: deque = deque()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._httpd: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._stopping.clear()
+        self._httpd = _Server((self.host, self.port), _Handler)
+        self._httpd.owner = self
+        self.port = self._httpd.server_address[1]  # the real port when 0 was asked for
+        self.url = f"http://{self.host}:{self.port}"
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"bedrock-test-server:{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._httpd is None:
+            return
+        self._stopping.set()  # wakes handlers sleeping in a delay or stall
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._httpd = None
+        self._thread = None
+
+    def queue(self, *answers: Stream | InvokeStream | HttpError) -> None:
+        with self._lock:
+            self._answers.extend(answers)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._answers.clear()
+            self.requests.clear()
+
+    # -- used by the handler ---------------------------------------------------------------
+
+    def _record(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self.requests.append(request)
+
+    def _next_answer(self, operation: str) -> Stream | InvokeStream | HttpError:
+        with self._lock:
+            if self._answers:
+                return self._answers.popleft()
+        if operation == "converse-stream":
+            return Stream()
+        return HttpError(400, "ValidationException", "no answer queued for invoke-with-response-stream")
+
+    def __enter__(self) -> BedrockTestServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()

@@ -1,0 +1,56 @@
+"""Settings read from the environment, failing loudly on values they cannot read."""
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from streamer.settings import BASE_DIR, database_from_url, env_bool, env_int
+
+
+def test_sqlite_url_relative_and_absolute():
+    assert database_from_url("sqlite:///data/x.sqlite3")["NAME"] == str(BASE_DIR / "data/x.sqlite3")
+    assert database_from_url("sqlite:////tmp/x.sqlite3")["NAME"] == "/tmp/x.sqlite3"
+
+
+def test_postgres_url():
+    db = database_from_url("postgres://streamer:s%40cret@db.internal:6543/streamer?sslmode=require")
+    assert db["ENGINE"] == "django.db.backends.postgresql"
+    assert (db["USER"], db["PASSWORD"], db["HOST"], db["PORT"], db["NAME"]) == (
+        "streamer", "s@cret", "db.internal", "6543", "streamer")
+    assert db["OPTIONS"] == {"sslmode": "require"}
+    assert database_from_url("postgresql://root@127.0.0.1/test")["USER"] == "root"
+
+
+@pytest.mark.parametrize("url", ["mysql://root@localhost/x", "postgres://localhost/", "sqlite://", "nonsense"])
+def test_unusable_database_url_fails_loudly(url):
+    with pytest.raises(ImproperlyConfigured):
+        database_from_url(url)
+
+
+def test_env_helpers_fail_loudly(monkeypatch):
+    monkeypatch.setenv("DEBUG", "maybe")
+    with pytest.raises(ImproperlyConfigured, match="DEBUG"):
+        env_bool("DEBUG", False)
+    monkeypatch.setenv("DEBUG", "true")
+    assert env_bool("DEBUG", False) is True
+    monkeypatch.setenv("MAX_PROMPT_CHARS", "lots")
+    with pytest.raises(ImproperlyConfigured, match="MAX_PROMPT_CHARS"):
+        env_int("MAX_PROMPT_CHARS", 1)
+    monkeypatch.setenv("MAX_PROMPT_CHARS", "-5")
+    with pytest.raises(ImproperlyConfigured):
+        env_int("MAX_PROMPT_CHARS", 1, minimum=1)
+
+
+def test_settings_start_with_no_environment_at_all(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {"PATH": os.environ["PATH"], "DATA_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "streamer.settings"}
+    script = "import django; django.setup(); from django.conf import settings; print(settings.DATABASES['default']['NAME'])"
+    result = subprocess.run([sys.executable, "-c", script], env=env, cwd=BASE_DIR, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == str(tmp_path / "db.sqlite3")
+    key_file = tmp_path / "secret_key"
+    assert len(key_file.read_text()) >= 50  # a dev key, written once and kept
+    again = subprocess.run([sys.executable, "-c", "import django; django.setup(); from django.conf import settings; print(settings.SECRET_KEY)"],
+                           env=env, cwd=BASE_DIR, capture_output=True, text=True, check=True)
+    assert again.stdout.strip() == key_file.read_text().strip()

@@ -1,0 +1,46 @@
+"""Helpers for talking to the chat WebSocket in tests."""
+
+import json
+
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+
+def session_cookie_for(user) -> str:
+    client = Client()
+    client.force_login(user)
+    return client.cookies["sessionid"].value
+
+
+async def open_socket(user=None, origin: str = "http://localhost") -> WebsocketCommunicator:
+    """A WebSocket to the real ASGI application, logged in through a real session cookie."""
+    from streamer.asgi import application
+
+    headers = [(b"origin", origin.encode())]
+    if user is not None:
+        cookie = await sync_to_async(session_cookie_for)(user)
+        headers.append((b"cookie", f"sessionid={cookie}".encode()))
+    return WebsocketCommunicator(application, "/ws/chat/", headers=headers)
+
+
+async def receive_until_done(communicator, timeout: float = 10.0) -> list[dict]:
+    """Every frame up to and including `done`."""
+    frames = []
+    while True:
+        frame = await communicator.receive_json_from(timeout=timeout)
+        frames.append(frame)
+        if frame["type"] == "done":
+            return frames
+
+
+def prompt_frame(text="Hello there", request_id="req-1", **fields) -> dict:
+    return {"type": "prompt", "id": request_id, "text": text, "conversation": None, "model": None} | fields
+
+
+def text_of(frames: list[dict]) -> str:
+    return "".join(frame["text"] for frame in frames if frame["type"] == "delta")
+
+
+def dumps(frame) -> str:
+    return json.dumps(frame)
