@@ -186,17 +186,16 @@ class _Handler(BaseHTTPRequestHandler):
             body = {}
         operation = match["op"]
         owner = self.server.owner
-        owner._record(
-            RecordedRequest(
-                operation=operation,
-                model_id=unquote(match["model"]),
-                headers=dict(self.headers.items()),
-                body=body,
-                received_at=received_at,
-            )
+        request = RecordedRequest(
+            operation=operation,
+            model_id=unquote(match["model"]),
+            headers=dict(self.headers.items()),
+            body=body,
+            received_at=received_at,
         )
+        owner._record(request)
 
-        answer = owner._next_answer(operation)
+        answer = owner._next_answer(request)
         if isinstance(answer, HttpError):
             self._send_error(answer)
         elif isinstance(answer, Stream):
@@ -322,7 +321,9 @@ class _Server(ThreadingHTTPServer):
 class BedrockTestServer:
     """A Bedrock Runtime look-alike serving queued answers FIFO, one per request."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, default_answer=None):
+        # default_answer(request) -> answer, used when nothing is queued (the demo below echoes the prompt).
+        self.default_answer = default_answer
         self.host = host
         self.port = port
         self.url: str = ""
@@ -373,11 +374,13 @@ class BedrockTestServer:
         with self._lock:
             self.requests.append(request)
 
-    def _next_answer(self, operation: str) -> Stream | InvokeStream | HttpError:
+    def _next_answer(self, request: RecordedRequest) -> Stream | InvokeStream | HttpError:
         with self._lock:
             if self._answers:
                 return self._answers.popleft()
-        if operation == "converse-stream":
+        if self.default_answer is not None:
+            return self.default_answer(request)
+        if request.operation == "converse-stream":
             return Stream()
         return HttpError(400, "ValidationException", "no answer queued for invoke-with-response-stream")
 
@@ -387,3 +390,31 @@ class BedrockTestServer:
 
     def __exit__(self, *exc_info) -> None:
         self.stop()
+
+
+def echo_answer(request: RecordedRequest) -> Stream:
+    """A demo answer that quotes the last user message back, word by word, at a reading pace."""
+    messages = request.body.get("messages") or [{"content": [{"text": ""}]}]
+    prompt = " ".join(part.get("text", "") for part in messages[-1].get("content", []))
+    words = f"You asked: {prompt!r}. This answer comes from the local Bedrock-compatible test server, " \
+            "streamed one word at a time over AWS's binary event-stream protocol, so you can watch it arrive."
+    return Stream(deltas=[word + " " for word in words.split()], delay=0.08)
+
+
+if __name__ == "__main__":
+    # A stand-in Bedrock for trying the app by hand:
+    #   python -m tests.bedrock_server --port 8765
+    #   BEDROCK_MODEL_ID=demo AWS_ENDPOINT_URL_BEDROCK_RUNTIME=http://127.0.0.1:8765 \
+    #   AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x make run
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=8765)
+    port = parser.parse_args().port
+    server = BedrockTestServer(port=port, default_answer=echo_answer)
+    server.start()
+    print(f"Bedrock-compatible test server on {server.url} (Ctrl+C to stop)", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        server.stop()

@@ -51,6 +51,13 @@ def bedrock_client():
     return boto3.session.Session().client("bedrock-runtime", region_name=settings.AWS_REGION, config=config)
 
 
+def warm_up() -> None:
+    """Create the client in the background at server start, so the first user's time to first token
+    does not include loading the service model."""
+    if settings.BEDROCK_MODEL_ID:
+        threading.Thread(target=bedrock_client, name="bedrock-warm-up", daemon=True).start()
+
+
 def converse_arguments(request: GenerationRequest) -> dict:
     params = request.params
     inference = {}

@@ -18,7 +18,9 @@ class Command(BaseCommand):
         username = os.environ.get("DJANGO_SUPERUSER_USERNAME")
         if username and os.environ.get("DJANGO_SUPERUSER_PASSWORD"):
             if not users.filter(username=username).exists():
-                call_command("createsuperuser", interactive=False, verbosity=0)
+                # Django's default user requires an email with --noinput; an admin need not have one.
+                email = os.environ.get("DJANGO_SUPERUSER_EMAIL") or f"{username}@localhost"
+                call_command("createsuperuser", interactive=False, email=email, verbosity=0)
                 self.stdout.write(f"Created admin account '{username}' from DJANGO_SUPERUSER_USERNAME.")
             return
         if users.filter(is_superuser=True).exists():
