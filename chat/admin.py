@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from chat.models import Conversation, Message
+from chat.models import CatalogEntry, Conversation, Message
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -53,3 +53,13 @@ class MessageAdmin(ReadOnlyAdmin):
     @admin.display(description="prompt")
     def short_prompt(self, message):
         return message.prompt if len(message.prompt) <= 80 else message.prompt[:79] + "…"
+
+
+@admin.register(CatalogEntry)
+class CatalogEntryAdmin(admin.ModelAdmin):
+    """Staff extend the model catalog here; the page offers a saved entry at once."""
+
+    list_display = ("key", "label", "provider", "model_id", "enabled", "position")
+    list_editable = ("enabled", "position")
+    list_filter = ("provider", "enabled")
+    search_fields = ("key", "label", "model_id")

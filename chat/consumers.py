@@ -49,7 +49,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def on_prompt(self, frame: dict):
         prompt = parse_prompt(frame)
-        model = catalog.find_model(prompt.model_key)
+        model = await database_sync_to_async(catalog.find_model)(prompt.model_key)
         if model is None:
             if prompt.model_key is None:
                 raise FrameError("no_model", catalog.NO_MODEL_MESSAGE, prompt.request_id)
@@ -58,6 +58,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             params = validate_params(prompt.params, model.defaults)
         except ParamError as error:
             raise FrameError("invalid_params", str(error), prompt.request_id) from None
+        if "top_k" in (prompt.params or {}) and not model.accepts_top_k:
+            raise FrameError("invalid_params", f"'top_k' is not supported by {model.label}.", prompt.request_id)
+        params = {name: value for name, value in params.items() if name != "top_k" or model.accepts_top_k}
         message, context = await self.save_prompt(prompt, model, params)
         await self.watch(message.pk)
         await self.send_json(
@@ -70,7 +73,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             }
         )
         system = params.pop("system", None) or model.system
-        runs.start_run(message, GenerationRequest(model_id=model.model_id, messages=context, params=params, system=system))
+        request = GenerationRequest(
+            model_id=model.model_id, messages=context, params=params, system=system, accepts_top_k=model.accepts_top_k
+        )
+        runs.start_run(message, request)
 
     async def on_stop(self, frame: dict):
         message_id = parse_message_id(frame)

@@ -3,6 +3,7 @@
 import math
 
 MAX_TOKENS_LIMIT = 200_000
+MAX_TOP_K = 500
 MAX_STOP_SEQUENCES = 8
 MAX_STOP_SEQUENCE_CHARS = 200
 MAX_SYSTEM_CHARS = 32_000
@@ -29,6 +30,12 @@ def _max_tokens(value):
     return value
 
 
+def _top_k(value):
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_TOP_K:
+        raise ParamError("top_k", f"'top_k' must be a whole number between 0 and {MAX_TOP_K}.")
+    return value
+
+
 def _stop_sequences(value):
     if not isinstance(value, list) or len(value) > MAX_STOP_SEQUENCES:
         raise ParamError("stop_sequences", f"'stop_sequences' must be a list of at most {MAX_STOP_SEQUENCES} strings.")
@@ -51,6 +58,7 @@ VALIDATORS = {
     "max_tokens": _max_tokens,
     "temperature": lambda value: _number("temperature", value, 0, 1),
     "top_p": lambda value: _number("top_p", value, 0, 1),
+    "top_k": _top_k,
     "stop_sequences": _stop_sequences,
     "system": _system,
 }

@@ -15,7 +15,17 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
 from chat.models import Message
-from chat.providers import ERROR_MESSAGES, GenerationRequest, ProviderError, Started, StopReason, TextDelta, Usage, provider_for
+from chat.providers import (
+    ERROR_MESSAGES,
+    GenerationRequest,
+    ProviderError,
+    Queued,
+    Started,
+    StopReason,
+    TextDelta,
+    Usage,
+    provider_for,
+)
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +105,8 @@ class Run:
                     self.stop_reason = event.reason
                 elif isinstance(event, Started):
                     self.upstream_request_id = event.request_id
+                elif isinstance(event, Queued):
+                    await self._publish({"type": "queued", "message": self.message.pk, "position": event.position})
 
     @database_sync_to_async
     def _save(self, *, status, duration_ms, stop_reason="", error_code="", error_detail=""):

@@ -1,4 +1,5 @@
 from django.contrib.auth.decorators import login_required
+from django.http import JsonResponse
 from django.shortcuts import render
 
 from chat import catalog
@@ -7,14 +8,20 @@ from chat import catalog
 @login_required
 def index(request):
     models = catalog.available_models()
-    default = catalog.default_model()
     return render(
         request,
         "chat/index.html",
         {
             "models": [{"key": model.key, "label": model.label} for model in models],
-            "default_model": default.key if default else None,
+            "default_model": models[0].key if models else None,
             "no_model_message": None if models else catalog.NO_MODEL_MESSAGE,
             "ws_path": "/ws/chat/",
         },
     )
+
+
+@login_required
+def model_list(request):
+    """The catalog for the page's model picker; the first model is the default."""
+    models = catalog.available_models()
+    return JsonResponse({"default": models[0].key if models else None, "models": [model.as_json() for model in models]})

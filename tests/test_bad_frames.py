@@ -54,6 +54,8 @@ BAD_FRAMES = [
     ({"type": "prompt", "id": "a", "text": "hi", "params": {"stop_sequences": "END"}}, "invalid_params"),
     ({"type": "prompt", "id": "a", "text": "hi", "params": {"stop_sequences": [""]}}, "invalid_params"),
     ({"type": "prompt", "id": "a", "text": "hi", "params": {"flux_capacitor": 1}}, "invalid_params"),
+    ({"type": "prompt", "id": "a", "text": "hi", "params": {"top_k": 5}}, "invalid_params"),  # not for this model
+    ({"type": "prompt", "id": "a", "text": "hi", "params": {"top_k": 2.5}}, "invalid_params"),
     ('{"type": "prompt", "id": "a", "text": "hi", "params": {"temperature": NaN}}', "invalid_params"),
     ({"type": "stop"}, "invalid_field"),
     ({"type": "stop", "message": "12"}, "invalid_field"),
@@ -107,6 +109,7 @@ async def test_reused_request_id_creates_no_second_message(bedrock, alice, socke
 
 async def test_no_model_configured_is_explained(alice, socket_for, settings):
     settings.BEDROCK_MODEL_ID = ""
+    settings.LOCAL_MODEL_PATH = ""
     socket = await socket_for(alice)
     await socket.send_json_to(prompt_frame())
     error = await socket.receive_json_from()

@@ -32,6 +32,7 @@ def test_wrong_password_is_refused_with_a_message(client, alice):
 
 def test_page_says_when_no_model_is_configured(client, alice, settings):
     settings.BEDROCK_MODEL_ID = ""
+    settings.LOCAL_MODEL_PATH = ""
     client.force_login(alice)
     html = client.get("/").content.decode()
     assert "No model is configured" in html

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 class GenerationRequest:
     model_id: str
     messages: list[dict]  # [{"role": "user" | "assistant", "text": "..."}], alternating, ending with the user
-    params: dict = field(default_factory=dict)  # validated: max_tokens, temperature, top_p, stop_sequences
+    params: dict = field(default_factory=dict)  # validated: max_tokens, temperature, top_p, top_k, stop_sequences
     system: str = ""
+    accepts_top_k: bool = False  # Converse: send top_k as an additional model request field
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,14 @@ class StopReason:
     reason: str
 
 
-Event = Started | TextDelta | Usage | StopReason
+@dataclass(frozen=True)
+class Queued:
+    """Waiting for the model: `position` generations are ahead of this one."""
+
+    position: int
+
+
+Event = Started | Queued | TextDelta | Usage | StopReason
 
 # Sentences shown to the user for each stable error code. The raw upstream text goes to the log only.
 ERROR_MESSAGES = {
@@ -78,8 +86,10 @@ class Provider:
 
 def provider_for(name: str) -> Provider:
     from chat.providers.bedrock import BedrockConverseProvider
+    from chat.providers.bedrock_invoke import BedrockInvokeProvider
+    from chat.providers.local import LocalProvider
 
-    providers = {BedrockConverseProvider.name: BedrockConverseProvider}
+    providers = {provider.name: provider for provider in (BedrockConverseProvider, BedrockInvokeProvider, LocalProvider)}
     try:
         return providers[name]()
     except KeyError:

@@ -76,6 +76,8 @@ def converse_arguments(request: GenerationRequest) -> dict:
     }
     if request.system:
         arguments["system"] = [{"text": request.system}]
+    if "top_k" in params and request.accepts_top_k:
+        arguments["additionalModelRequestFields"] = {"top_k": params["top_k"]}
     return arguments
 
 

@@ -224,9 +224,22 @@ function onStarted(frame) {
   }
 }
 
+// The model answers one prompt at a time; say where this one stands in line.
+function onQueued(frame) {
+  const turn = state.byMessageId.get(String(frame.message));
+  if (!turn || isFinished(turn) || turn.stopRequested) return;
+  const ahead = frame.position === 1 ? '1 answer' : `${frame.position} answers`;
+  turn.queued = true;
+  showLive(turn, `Queued: ${ahead} ahead of this one…`, true);
+}
+
 function onDelta(frame) {
   const turn = state.byMessageId.get(String(frame.message));
   if (!turn || isFinished(turn) || typeof frame.text !== 'string') return;
+  if (turn.queued) {
+    turn.queued = false;
+    showLive(turn, 'Generating…', false);
+  }
   if (Number.isFinite(frame.seq)) {
     if (frame.seq <= turn.lastSeq) return; // already applied (duplicate delivery)
     turn.lastSeq = frame.seq;
@@ -259,7 +272,7 @@ function onServerError(frame) {
   }
 }
 
-const HANDLERS = { started: onStarted, delta: onDelta, done: onDone, error: onServerError };
+const HANDLERS = { started: onStarted, queued: onQueued, delta: onDelta, done: onDone, error: onServerError };
 
 function handleFrame(raw) {
   let frame;

@@ -1,0 +1,215 @@
+"""Amazon Bedrock through InvokeModelWithResponseStream, for models whose own JSON API we must speak.
+
+ConverseStream hides the model families behind one schema but not every model supports it (Cohere
+Command text, the seed's model, does not). Here a small adapter per family builds the request body and
+reads the family's chunks; the thread, cancellation and error mapping are the Converse provider's.
+"""
+
+import json
+import threading
+from contextlib import aclosing
+
+import botocore.exceptions
+from django.conf import settings
+
+from chat.providers import GenerationRequest, Provider, ProviderError, Started, StopReason, TextDelta, Usage
+from chat.providers.bedrock import bedrock_client, provider_error, release
+from chat.providers.threaded import relay_from_thread
+
+# Cross-region inference profiles put a geography before the vendor: "us.anthropic.claude-...".
+GEO_PREFIXES = {"us", "us-gov", "eu", "apac", "ca", "jp", "au", "global"}
+
+
+def pick(params: dict, names: dict) -> dict:
+    """The params that are set, renamed to the family's names; an empty stop list is left out."""
+    return {ours: params[key] for key, ours in names.items() if key in params and params[key] != []}
+
+
+def transcript(request: GenerationRequest, bot: str) -> list[str]:
+    """The system text, then each message as a "User: ..." or "<bot>: ..." line."""
+    lines = [request.system] if request.system else []
+    return lines + [f"{'User' if m['role'] == 'user' else bot}: {m['text']}" for m in request.messages]
+
+
+class CohereCommandText:
+    def request_body(self, request):
+        # Command text is a plain completion model with no chat format: the conversation is flattened to
+        # a transcript. A lone prompt goes as it is, so the seed's single-turn answers do not change.
+        lines = transcript(request, "Chatbot")
+        prompt = "\n".join(lines) if len(lines) > 1 else request.messages[-1]["text"]
+        names = {"max_tokens": "max_tokens", "temperature": "temperature", "top_p": "p", "top_k": "k",
+                 "stop_sequences": "stop_sequences"}
+        return {"prompt": prompt, **pick(request.params, names), "return_likelihoods": "NONE", "stream": True}
+
+    def events(self, chunk):
+        if chunk.get("is_finished"):
+            yield StopReason(chunk.get("finish_reason") or "")
+        elif chunk.get("text"):
+            yield TextDelta(chunk["text"])
+
+
+class AnthropicMessages:
+    def request_body(self, request):
+        names = {"temperature": "temperature", "top_p": "top_p", "top_k": "top_k", "stop_sequences": "stop_sequences"}
+        body = {
+            "anthropic_version": "bedrock-2023-05-31",
+            "max_tokens": request.params.get("max_tokens", settings.DEFAULT_MAX_TOKENS),  # required by the API
+            "messages": [
+                {"role": m["role"], "content": [{"type": "text", "text": m["text"]}]} for m in request.messages
+            ],
+            **pick(request.params, names),
+        }
+        if request.system:
+            body["system"] = request.system
+        return body
+
+    def events(self, chunk):
+        # The usage in message_start / message_delta repeats Bedrock's invocation metrics, read for all families.
+        kind = chunk.get("type")
+        if kind == "content_block_delta" and chunk.get("delta", {}).get("text"):
+            yield TextDelta(chunk["delta"]["text"])
+        elif kind == "message_delta" and chunk.get("delta", {}).get("stop_reason"):
+            yield StopReason(chunk["delta"]["stop_reason"])
+
+
+class TitanText:
+    def request_body(self, request):
+        # Titan text has no roles or system field; its documented chat convention is "User:" / "Bot:".
+        lines = [*transcript(request, "Bot"), "Bot:"]
+        names = {"max_tokens": "maxTokenCount", "temperature": "temperature", "top_p": "topP",
+                 "stop_sequences": "stopSequences"}
+        return {"inputText": "\n".join(lines), "textGenerationConfig": pick(request.params, names)}
+
+    def events(self, chunk):
+        if chunk.get("outputText"):
+            yield TextDelta(chunk["outputText"])
+        if chunk.get("completionReason"):
+            yield StopReason(chunk["completionReason"])
+
+
+class MetaLlama:
+    def request_body(self, request):
+        # Llama 3's chat template; the open assistant header at the end asks for the answer.
+        def block(role, text):
+            return f"<|start_header_id|>{role}<|end_header_id|>\n\n{text}<|eot_id|>"
+
+        prompt = "<|begin_of_text|>"
+        if request.system:
+            prompt += block("system", request.system)
+        prompt += "".join(block(m["role"], m["text"]) for m in request.messages)
+        prompt += "<|start_header_id|>assistant<|end_header_id|>\n\n"
+        names = {"max_tokens": "max_gen_len", "temperature": "temperature", "top_p": "top_p"}  # no top_k, no stop
+        return {"prompt": prompt, **pick(request.params, names)}
+
+    def events(self, chunk):
+        if chunk.get("generation"):
+            yield TextDelta(chunk["generation"])
+        if chunk.get("stop_reason"):
+            yield StopReason(chunk["stop_reason"])
+
+
+class Mistral:
+    def request_body(self, request):
+        # Mistral's instruct format has no system role: the system text leads the first instruction.
+        prompt = "<s>"
+        for i, m in enumerate(request.messages):
+            text = f"{request.system}\n\n{m['text']}" if i == 0 and request.system else m["text"]
+            prompt += f"[INST] {text} [/INST]" if m["role"] == "user" else f" {text}</s>"
+        names = {"max_tokens": "max_tokens", "temperature": "temperature", "top_p": "top_p", "top_k": "top_k",
+                 "stop_sequences": "stop"}
+        return {"prompt": prompt, **pick(request.params, names)}
+
+    def events(self, chunk):
+        for output in chunk.get("outputs") or []:
+            if output.get("text"):
+                yield TextDelta(output["text"])
+            if output.get("stop_reason"):
+                yield StopReason(output["stop_reason"])
+
+
+FAMILIES = [
+    ("cohere.command-text", CohereCommandText),
+    ("cohere.command-light-text", CohereCommandText),
+    ("anthropic.", AnthropicMessages),
+    ("amazon.titan-text", TitanText),
+    ("meta.llama", MetaLlama),
+    ("mistral.", Mistral),
+]
+
+
+def adapter_for(model_id: str):
+    """The adapter for a model id, a cross-region inference profile id, or an ARN of either."""
+    base = model_id.rsplit("/", 1)[-1]  # ARNs: ".../foundation-model/<id>" or ".../inference-profile/<id>"
+    geo, _, rest = base.partition(".")
+    if geo in GEO_PREFIXES:
+        base = rest
+    for prefix, adapter in FAMILIES:
+        if base.startswith(prefix):
+            return adapter()
+    raise ProviderError(
+        "validation",
+        f"The model {model_id!r} cannot be used here: only Anthropic, Cohere Command text, Amazon Titan text, "
+        "Meta Llama and Mistral models are supported.",
+    )
+
+
+def events_from(adapter, chunk: dict):
+    yield from adapter.events(chunk)
+    # Bedrock appends the same token counts to the last chunk of every family.
+    metrics = chunk.get("amazon-bedrock-invocationMetrics")
+    if metrics:
+        yield Usage(metrics.get("inputTokenCount"), metrics.get("outputTokenCount"))
+
+
+class BedrockInvokeProvider(Provider):
+    name = "bedrock-invoke"
+
+    async def stream(self, request: GenerationRequest):
+        adapter = adapter_for(request.model_id)  # an unknown family fails here, before any call
+        body = json.dumps(adapter.request_body(request))
+        cancelled = threading.Event()
+        held = {}  # the open event stream, once there is one, so cancel() can close it
+        lock = threading.Lock()
+
+        def produce(emit):
+            try:
+                response = bedrock_client().invoke_model_with_response_stream(
+                    modelId=request.model_id, body=body, contentType="application/json", accept="application/json"
+                )
+            except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
+                raise provider_error(error) from error
+            event_stream = response["body"]
+            with lock:
+                held["stream"] = event_stream
+                if cancelled.is_set():
+                    event_stream.close()
+                    return
+            emit(Started(response.get("ResponseMetadata", {}).get("RequestId", "")))
+            try:
+                for event in event_stream:
+                    if cancelled.is_set():
+                        return
+                    if "chunk" in event:
+                        for item in events_from(adapter, json.loads(event["chunk"]["bytes"])):
+                            emit(item)
+            except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
+                if cancelled.is_set():
+                    return  # the read failed because we closed the connection ourselves
+                raise provider_error(error) from error
+            except Exception:
+                if cancelled.is_set():
+                    return
+                raise
+            finally:
+                event_stream.close()
+
+        def cancel():
+            with lock:
+                cancelled.set()
+                event_stream = held.get("stream")
+            if event_stream is not None:
+                release(event_stream)
+
+        async with aclosing(relay_from_thread(produce, cancel, name="bedrock-invoke-stream")) as items:
+            async for item in items:
+                yield item
