@@ -41,18 +41,22 @@ def seed_defaults() -> dict:
     return {"max_tokens": settings.DEFAULT_MAX_TOKENS, "temperature": settings.DEFAULT_TEMPERATURE}
 
 
-def vendor_of(model_id: str) -> str:
-    """'us.anthropic.claude…' or an ARN ending in it -> 'anthropic.claude…'."""
+# Cross-region inference profiles put a geography before the vendor: "us.anthropic.claude-…".
+GEO_PREFIXES = {"us", "us-gov", "eu", "apac", "ca", "jp", "au", "global"}
+
+
+def base_model_name(model_id: str) -> str:
+    """'us.anthropic.claude…', or an ARN ending in '…/foundation-model/<id>' or an inference profile -> 'anthropic.claude…'."""
     name = model_id.rsplit("/", 1)[-1]
-    first, _, rest = name.partition(".")
-    return rest if first in ("us", "eu", "apac", "global", "us-gov", "ca", "jp", "au") and rest else name
+    geo, _, rest = name.partition(".")
+    return rest if geo in GEO_PREFIXES and rest else name
 
 
 def bedrock_model(model_id: str) -> CatalogModel:
     # Models that only stream through InvokeModel (the seed's Cohere Command text, Titan text) use bedrock-invoke.
-    invoke_only = vendor_of(model_id).startswith(("cohere.command-text", "cohere.command-light-text", "amazon.titan-text"))
+    invoke_only = base_model_name(model_id).startswith(("cohere.command-text", "cohere.command-light-text", "amazon.titan-text"))
     defaults = seed_defaults()
-    if invoke_only and vendor_of(model_id).startswith("cohere."):
+    if invoke_only and base_model_name(model_id).startswith("cohere."):
         defaults |= {"top_p": 0.01, "top_k": 0}  # the seed's p and k
     return CatalogModel(
         key=model_id,
@@ -60,7 +64,7 @@ def bedrock_model(model_id: str) -> CatalogModel:
         provider="bedrock-invoke" if invoke_only else "bedrock-converse",
         model_id=model_id,
         defaults=defaults,
-        accepts_top_k=invoke_only or vendor_of(model_id).startswith(TOP_K_VENDORS),
+        accepts_top_k=invoke_only or base_model_name(model_id).startswith(TOP_K_VENDORS),
     )
 
 

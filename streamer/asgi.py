@@ -10,10 +10,11 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from chat.providers.bedrock import warm_up  # noqa: E402
+from chat.providers import bedrock, local  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
 
-warm_up()
+bedrock.warm_up()
+local.warm_up()
 
 application = ProtocolTypeRouter(
     {

@@ -54,3 +54,15 @@ def test_settings_start_with_no_environment_at_all(tmp_path):
     again = subprocess.run([sys.executable, "-c", "import django; django.setup(); from django.conf import settings; print(settings.SECRET_KEY)"],
                            env=env, cwd=BASE_DIR, capture_output=True, text=True, check=True)
     assert again.stdout.strip() == key_file.read_text().strip()
+
+
+def test_missing_local_model_file_fails_loudly(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {"PATH": os.environ["PATH"], "DATA_DIR": str(tmp_path), "LOCAL_MODEL_PATH": str(tmp_path / "nope.gguf")}
+    result = subprocess.run([sys.executable, "-c", "import streamer.settings"], env=env, cwd=BASE_DIR,
+                            capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "LOCAL_MODEL_PATH" in result.stderr and "is not a file" in result.stderr

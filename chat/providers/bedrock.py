@@ -111,51 +111,64 @@ def release(event_stream) -> None:
     event_stream.close()
 
 
+async def stream_from_bedrock(call, stream_key: str, translate, name: str):
+    """Run a blocking boto3 streaming `call()` in a worker thread and yield `translate(event)` items.
+
+    Shared by both Bedrock providers: errors are mapped to ProviderError, and closing this iterator
+    (a stop) closes the HTTP connection so Bedrock stops generating and billing.
+    """
+    cancelled = threading.Event()
+    held = {}  # the open event stream, once there is one, so cancel() can close it
+    lock = threading.Lock()
+
+    def produce(emit):
+        try:
+            response = call()
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
+            raise provider_error(error) from error
+        event_stream = response[stream_key]
+        with lock:
+            held["stream"] = event_stream
+            if cancelled.is_set():
+                event_stream.close()
+                return
+        emit(Started(response.get("ResponseMetadata", {}).get("RequestId", "")))
+        try:
+            for event in event_stream:
+                if cancelled.is_set():
+                    return
+                for item in translate(event):
+                    emit(item)
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
+            if cancelled.is_set():
+                return  # the read failed because we closed the connection ourselves
+            raise provider_error(error) from error
+        except Exception:
+            if cancelled.is_set():
+                return
+            raise
+        finally:
+            event_stream.close()
+
+    def cancel():
+        with lock:
+            cancelled.set()
+            event_stream = held.get("stream")
+        if event_stream is not None:
+            release(event_stream)
+
+    async with aclosing(relay_from_thread(produce, cancel, name=name)) as items:
+        async for item in items:
+            yield item
+
+
 class BedrockConverseProvider(Provider):
     name = "bedrock-converse"
 
     async def stream(self, request: GenerationRequest):
-        cancelled = threading.Event()
-        held = {}  # the open event stream, once there is one, so cancel() can close it
-        lock = threading.Lock()
-
-        def produce(emit):
-            try:
-                response = bedrock_client().converse_stream(**converse_arguments(request))
-            except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
-                raise provider_error(error) from error
-            event_stream = response["stream"]
-            with lock:
-                held["stream"] = event_stream
-                if cancelled.is_set():
-                    event_stream.close()
-                    return
-            emit(Started(response.get("ResponseMetadata", {}).get("RequestId", "")))
-            try:
-                for event in event_stream:
-                    if cancelled.is_set():
-                        return
-                    for item in events_from(event):
-                        emit(item)
-            except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
-                if cancelled.is_set():
-                    return  # the read failed because we closed the connection ourselves
-                raise provider_error(error) from error
-            except Exception:
-                if cancelled.is_set():
-                    return
-                raise
-            finally:
-                event_stream.close()
-
-        def cancel():
-            with lock:
-                cancelled.set()
-                event_stream = held.get("stream")
-            if event_stream is not None:
-                release(event_stream)
-
-        async with aclosing(relay_from_thread(produce, cancel, name="bedrock-stream")) as items:
+        arguments = converse_arguments(request)
+        call = lambda: bedrock_client().converse_stream(**arguments)  # noqa: E731
+        async with aclosing(stream_from_bedrock(call, "stream", events_from, "bedrock-stream")) as items:
             async for item in items:
                 yield item
 

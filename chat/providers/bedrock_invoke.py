@@ -6,18 +6,13 @@ reads the family's chunks; the thread, cancellation and error mapping are the Co
 """
 
 import json
-import threading
 from contextlib import aclosing
 
-import botocore.exceptions
 from django.conf import settings
 
-from chat.providers import GenerationRequest, Provider, ProviderError, Started, StopReason, TextDelta, Usage
-from chat.providers.bedrock import bedrock_client, provider_error, release
-from chat.providers.threaded import relay_from_thread
-
-# Cross-region inference profiles put a geography before the vendor: "us.anthropic.claude-...".
-GEO_PREFIXES = {"us", "us-gov", "eu", "apac", "ca", "jp", "au", "global"}
+from chat.catalog import base_model_name
+from chat.providers import GenerationRequest, Provider, ProviderError, StopReason, TextDelta, Usage
+from chat.providers.bedrock import bedrock_client, stream_from_bedrock
 
 
 def pick(params: dict, names: dict) -> dict:
@@ -139,10 +134,7 @@ FAMILIES = [
 
 def adapter_for(model_id: str):
     """The adapter for a model id, a cross-region inference profile id, or an ARN of either."""
-    base = model_id.rsplit("/", 1)[-1]  # ARNs: ".../foundation-model/<id>" or ".../inference-profile/<id>"
-    geo, _, rest = base.partition(".")
-    if geo in GEO_PREFIXES:
-        base = rest
+    base = base_model_name(model_id)
     for prefix, adapter in FAMILIES:
         if base.startswith(prefix):
             return adapter()
@@ -167,49 +159,16 @@ class BedrockInvokeProvider(Provider):
     async def stream(self, request: GenerationRequest):
         adapter = adapter_for(request.model_id)  # an unknown family fails here, before any call
         body = json.dumps(adapter.request_body(request))
-        cancelled = threading.Event()
-        held = {}  # the open event stream, once there is one, so cancel() can close it
-        lock = threading.Lock()
 
-        def produce(emit):
-            try:
-                response = bedrock_client().invoke_model_with_response_stream(
-                    modelId=request.model_id, body=body, contentType="application/json", accept="application/json"
-                )
-            except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
-                raise provider_error(error) from error
-            event_stream = response["body"]
-            with lock:
-                held["stream"] = event_stream
-                if cancelled.is_set():
-                    event_stream.close()
-                    return
-            emit(Started(response.get("ResponseMetadata", {}).get("RequestId", "")))
-            try:
-                for event in event_stream:
-                    if cancelled.is_set():
-                        return
-                    if "chunk" in event:
-                        for item in events_from(adapter, json.loads(event["chunk"]["bytes"])):
-                            emit(item)
-            except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
-                if cancelled.is_set():
-                    return  # the read failed because we closed the connection ourselves
-                raise provider_error(error) from error
-            except Exception:
-                if cancelled.is_set():
-                    return
-                raise
-            finally:
-                event_stream.close()
+        def call():
+            return bedrock_client().invoke_model_with_response_stream(
+                modelId=request.model_id, body=body, contentType="application/json", accept="application/json"
+            )
 
-        def cancel():
-            with lock:
-                cancelled.set()
-                event_stream = held.get("stream")
-            if event_stream is not None:
-                release(event_stream)
+        def translate(event):
+            if "chunk" in event:
+                yield from events_from(adapter, json.loads(event["chunk"]["bytes"]))
 
-        async with aclosing(relay_from_thread(produce, cancel, name="bedrock-invoke-stream")) as items:
+        async with aclosing(stream_from_bedrock(call, "body", translate, "bedrock-invoke-stream")) as items:
             async for item in items:
                 yield item

@@ -132,6 +132,15 @@ def loaded_model(path: str) -> LoadedModel:
         return _loaded[path]
 
 
+def warm_up() -> None:
+    """Load the model in the background at server start when it is the default, so the first
+    answer does not wait for it."""
+    import importlib.util
+
+    if not settings.BEDROCK_MODEL_ID and settings.LOCAL_MODEL_PATH and importlib.util.find_spec("llama_cpp"):
+        threading.Thread(target=loaded_model, args=(settings.LOCAL_MODEL_PATH,), name="local-warm-up", daemon=True).start()
+
+
 def completion_arguments(request: GenerationRequest, stop: list[str], room: int) -> dict:
     params = request.params
     return {
