@@ -55,6 +55,8 @@ def test_nothing_can_be_added_or_edited(client, staff, history):
     history.refresh_from_db()
     assert history.prompt == "What causes tides?" and history.status == "stopped"
     assert client.get("/admin/chat/conversation/add/").status_code == 403
+    assert client.get(f"/admin/chat/message/{history.pk}/delete/").status_code == 403
+    assert Message.objects.filter(pk=history.pk).exists()
 
 
 def test_non_staff_are_sent_to_login(client, alice, history):
