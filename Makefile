@@ -30,6 +30,7 @@ $(VENV)/.installed: requirements.txt
 
 run: setup
 	$(BIN)/python manage.py ensure_admin --url http://$(HOST):$(PORT)/
+	$(BIN)/python manage.py recover_streams
 	@echo "Serving on http://$(HOST):$(PORT)/ (Ctrl+C to stop)"
 	$(BIN)/daphne --bind $(HOST) --port $(PORT) streamer.asgi:application
 

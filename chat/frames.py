@@ -88,3 +88,13 @@ def parse_message_id(frame: dict) -> int:
     if not _positive_id(message):
         raise FrameError("invalid_field", "'message' must be a message id.", request_id_of(frame))
     return message
+
+
+def parse_after(frame: dict) -> int | None:
+    """`attach`'s optional `after`: the last seq the client already has."""
+    after = frame.get("after")
+    if after is None:
+        return None
+    if isinstance(after, bool) or not isinstance(after, int) or not 0 <= after < 2**63:
+        raise FrameError("invalid_field", "'after' must be a sequence number (0 or more) or left out.", request_id_of(frame))
+    return after

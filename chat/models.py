@@ -31,6 +31,18 @@ class MessageQuerySet(models.QuerySet):
     def streaming(self):
         return self.filter(status=Message.Status.STREAMING)
 
+    def live(self, stale_before):
+        """Streaming messages whose run has shown a heartbeat since `stale_before`."""
+        return self.streaming().filter(heartbeat_at__gte=stale_before)
+
+    def orphaned(self, stale_before):
+        """Streaming messages whose run has gone quiet: its process died or was killed."""
+        return self.streaming().filter(models.Q(heartbeat_at__lt=stale_before) | models.Q(heartbeat_at__isnull=True))
+
+    def mark_interrupted(self) -> int:
+        """Close these messages as `interrupted`, keeping the text of their last checkpoint."""
+        return self.filter(status=Message.Status.STREAMING).update(status=Message.Status.INTERRUPTED, finished=timezone.now())
+
 
 class Message(models.Model):
     """One turn: the user's prompt and the model's answer, saved before the model is called."""
@@ -61,6 +73,8 @@ class Message(models.Model):
     error_detail = models.TextField(blank=True, help_text="The sentence shown to the user.")
     client_request_id = models.CharField(max_length=100)
     upstream_request_id = models.CharField(max_length=100, blank=True, help_text="Bedrock's request id, for AWS support.")
+    seq = models.PositiveIntegerField(default=0, help_text="How many deltas `response` holds.")
+    heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Last checkpoint of the live run.")
     created = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
     finished = models.DateTimeField(null=True, blank=True)
 
@@ -79,11 +93,18 @@ class Message(models.Model):
     def is_finished(self) -> bool:
         return self.status != self.Status.STREAMING
 
-    def finish(self, *, status, response, input_tokens=None, output_tokens=None, ttft_ms=None, duration_ms=None,
+    def checkpoint(self, response: str, seq: int) -> None:
+        """Save the partial answer and a heartbeat; never overwrites a message that has already ended."""
+        Message.objects.filter(pk=self.pk, status=self.Status.STREAMING).update(
+            response=response, seq=seq, heartbeat_at=timezone.now()
+        )
+
+    def finish(self, *, status, response, seq=0, input_tokens=None, output_tokens=None, ttft_ms=None, duration_ms=None,
                stop_reason="", error_code="", error_detail="", upstream_request_id=""):
         """Record the outcome of the run in one write."""
         self.status = status
         self.response = response
+        self.seq = seq
         self.input_tokens = input_tokens
         self.output_tokens = output_tokens
         self.ttft_ms = ttft_ms
@@ -95,6 +116,9 @@ class Message(models.Model):
         self.finished = timezone.now()
         self.save()
         Conversation.objects.filter(pk=self.conversation_id).update(updated=self.finished)
+
+    def snapshot_frame(self) -> dict:
+        return {"type": "snapshot", "message": self.pk, "seq": self.seq, "text": self.response, "status": self.status, "after": 0}
 
     def done_frame(self) -> dict:
         """The protocol's `done` frame for this message, as saved."""

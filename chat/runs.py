@@ -1,4 +1,4 @@
-"""A generation run: reads a provider's stream, relays each chunk, and saves the outcome.
+"""A generation run: reads a provider's stream, relays each chunk, checkpoints, and saves the outcome.
 
 A run is its own asyncio task, never awaited inside a consumer's receive handler (a consumer handles
 one message at a time, so an inline stream would block the stop frame: django/channels #1119). It
@@ -8,11 +8,16 @@ its message, which every socket watching that message joins.
 
 import asyncio
 import logging
+import random
 import time
+import weakref
 from contextlib import aclosing
+from datetime import timedelta
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
+from django.conf import settings
+from django.utils import timezone
 
 from chat.models import Message
 from chat.providers import (
@@ -31,6 +36,8 @@ log = logging.getLogger(__name__)
 
 # The runs living in this process, by message id.
 RUNS: dict[int, "Run"] = {}
+# Worth another try, but only before the first word: after it, a retry would repeat the answer.
+RETRYABLE = {"throttled", "service_unavailable"}
 
 
 def group_name(message_id: int) -> str:
@@ -41,63 +48,114 @@ class Run:
     def __init__(self, message: Message, request: GenerationRequest):
         self.message = message
         self.request = request
-        self.parts: list[str] = []
-        self.seq = 0
+        self.parts: list[str] = []  # parts[i] is the text of delta seq i + 1
         self.input_tokens = None
         self.output_tokens = None
         self.stop_reason = ""
         self.upstream_request_id = ""
         self.ttft_ms = None
+        self.done_frame: dict | None = None  # set just before `done` is published
         self.task: asyncio.Task | None = None
         self._stop_requested = False
+        self._running = False  # a task cancelled before its first step could not save its outcome
         self._finishing = False
+
+    @property
+    def seq(self) -> int:
+        return len(self.parts)
 
     @property
     def text(self) -> str:
         return "".join(self.parts)
 
+    def snapshot(self, after: int | None = None) -> dict:
+        """The text so far as a `snapshot` frame; with `after`, only the text of the deltas after it."""
+        after = after if after and after <= self.seq else 0
+        return {
+            "type": "snapshot",
+            "message": self.message.pk,
+            "seq": self.seq,
+            "text": "".join(self.parts[after:]),
+            "status": self.done_frame["status"] if self.done_frame else Message.Status.STREAMING,
+            "after": after,
+        }
+
     def start(self) -> "Run":
-        RUNS[self.message.pk] = self
         self.task = asyncio.get_running_loop().create_task(self._execute(), name=f"run-{self.message.pk}")
         self.task.add_done_callback(lambda _task: RUNS.pop(self.message.pk, None))
         return self
 
     def stop(self) -> None:
         """Cancel the stream; the partial text is saved as `stopped`."""
-        if self.task is not None and not self.task.done() and not (self._stop_requested or self._finishing):
-            self._stop_requested = True
+        if self._stop_requested or self._finishing:
+            return
+        self._stop_requested = True
+        if self._running:
             self.task.cancel()
+        # Not running yet: _generate sees the request before it calls the model.
 
     async def _execute(self):
+        self._running = True
         started = time.monotonic()
-        outcome = {"status": Message.Status.COMPLETE}
+        checkpoints = asyncio.get_running_loop().create_task(self._checkpoint_periodically())
         try:
-            await self._consume(provider_for(self.message.provider).stream(self.request), started)
-        except asyncio.CancelledError:
-            if not self._stop_requested:
-                raise  # the process is shutting down; start-up recovery marks the message interrupted
-            asyncio.current_task().uncancel()
-            outcome = {"status": Message.Status.STOPPED, "stop_reason": "stopped_by_user"}
-        except ProviderError as error:
-            outcome = {"status": Message.Status.ERROR, "error_code": error.code, "error_detail": error.message}
-            self.upstream_request_id = error.request_id or self.upstream_request_id
-        except Exception:
-            log.exception("Run for message %s failed", self.message.pk)
-            outcome = {"status": Message.Status.ERROR, "error_code": "internal", "error_detail": ERROR_MESSAGES["internal"]}
+            outcome = await self._generate(started)
+        finally:
+            checkpoints.cancel()
         duration_ms = round((time.monotonic() - started) * 1000)
         self._finishing = True  # from here a stop has nothing left to stop
         await self._save(duration_ms=duration_ms, **outcome)
-        await self._publish(self.message.done_frame())
+        self.done_frame = self.message.done_frame()
+        await self._publish(self.done_frame)
+
+    async def _generate(self, started: float) -> dict:
+        """Stream to the end and return the outcome; retries a throttled or unavailable start."""
+        attempt, backoff = 0, 0.0
+        while True:
+            try:
+                if self._stop_requested:
+                    raise asyncio.CancelledError
+                if backoff:
+                    await asyncio.sleep(backoff)
+                await self._consume(provider_for(self.message.provider).stream(self.request), started)
+                return {"status": Message.Status.COMPLETE}
+            except asyncio.CancelledError:
+                if not self._stop_requested:
+                    raise  # the process is shutting down; recovery marks the message interrupted
+                if asyncio.current_task().cancelling():
+                    asyncio.current_task().uncancel()
+                return {"status": Message.Status.STOPPED, "stop_reason": "stopped_by_user"}
+            except TimeoutError:
+                log.warning("Run for message %s received nothing for %ss", self.message.pk, settings.STREAM_IDLE_TIMEOUT)
+                return self._failure("timeout", ERROR_MESSAGES["timeout"])
+            except ProviderError as error:
+                self.upstream_request_id = error.request_id or self.upstream_request_id
+                if error.code in RETRYABLE and self.seq == 0 and attempt < settings.STREAM_RETRIES:
+                    attempt += 1
+                    backoff = settings.STREAM_RETRY_BASE_SECONDS * 2 ** (attempt - 1) * random.uniform(1, 1.25)
+                    log.info("Retrying message %s in %.2fs after %s (attempt %s)", self.message.pk, backoff, error.code, attempt)
+                    continue
+                return self._failure(error.code, error.message)
+            except Exception:
+                log.exception("Run for message %s failed", self.message.pk)
+                return self._failure("internal", ERROR_MESSAGES["internal"])
+
+    @staticmethod
+    def _failure(code: str, detail: str) -> dict:
+        return {"status": Message.Status.ERROR, "error_code": code, "error_detail": detail}
 
     async def _consume(self, stream, started: float):
-        # aclosing: a stop that lands while a frame is being published still closes the upstream at once.
-        async with aclosing(stream) as events:
+        idle = settings.STREAM_IDLE_TIMEOUT
+        loop = asyncio.get_running_loop()
+        # aclosing: a stop or the watchdog closes the upstream at once, even mid-publish.
+        async with aclosing(stream) as events, asyncio.timeout(idle) as watchdog:
             async for event in events:
+                # Waiting in line for the local model is not silence; anything else re-arms the watchdog.
+                watchdog.reschedule(None if isinstance(event, Queued) else loop.time() + idle)
                 if isinstance(event, TextDelta):
                     if self.ttft_ms is None:
                         self.ttft_ms = round((time.monotonic() - started) * 1000)
                     self.parts.append(event.text)
-                    self.seq += 1
                     await self._publish({"type": "delta", "message": self.message.pk, "seq": self.seq, "text": event.text})
                 elif isinstance(event, Usage):
                     self.input_tokens, self.output_tokens = event.input_tokens, event.output_tokens
@@ -108,11 +166,19 @@ class Run:
                 elif isinstance(event, Queued):
                     await self._publish({"type": "queued", "message": self.message.pk, "position": event.position})
 
+    async def _checkpoint_periodically(self):
+        """Save the partial text and a heartbeat every few seconds, never per chunk: if the process dies,
+        the answer so far survives, and the missing heartbeat tells others the run is gone."""
+        while True:
+            await asyncio.sleep(settings.STREAM_CHECKPOINT_SECONDS)
+            await database_sync_to_async(self.message.checkpoint)(self.text, self.seq)
+
     @database_sync_to_async
     def _save(self, *, status, duration_ms, stop_reason="", error_code="", error_detail=""):
         self.message.finish(
             status=status,
             response=self.text,
+            seq=self.seq,
             input_tokens=self.input_tokens,
             output_tokens=self.output_tokens,
             ttft_ms=self.ttft_ms,
@@ -127,8 +193,10 @@ class Run:
         await get_channel_layer().group_send(group_name(self.message.pk), {"type": "run.frame", "frame": frame})
 
 
-def start_run(message: Message, request: GenerationRequest) -> Run:
-    return Run(message, request).start()
+def create_run(message: Message, request: GenerationRequest) -> Run:
+    """Register a run before it starts, so a socket attaching in between finds it (at seq 0)."""
+    run = RUNS[message.pk] = Run(message, request)
+    return run
 
 
 def find_run(message_id: int) -> Run | None:
@@ -140,3 +208,43 @@ async def wait_for_runs(timeout: float = 10.0) -> None:
     tasks = [run.task for run in list(RUNS.values()) if run.task is not None]
     if tasks:
         await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout)
+
+
+# Crash safety: a streaming message whose run died with its process is closed as `interrupted`.
+
+def stale_before():
+    return timezone.now() - timedelta(seconds=settings.STREAM_STALE_SECONDS)
+
+
+def interrupt_orphans(live_here: list[int]) -> int:
+    """Mark streaming messages with an old heartbeat as interrupted (none of this process's live runs)."""
+    count = Message.objects.orphaned(stale_before()).exclude(pk__in=live_here).mark_interrupted()
+    if count:
+        log.warning("Marked %s streaming message(s) with no live run as interrupted", count)
+    return count
+
+
+_sweepers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task]" = weakref.WeakKeyDictionary()
+
+
+def ensure_sweeper() -> None:
+    """Start this process's heartbeat check, once per event loop."""
+    loop = asyncio.get_running_loop()
+    task = _sweepers.get(loop)
+    if task is None or task.done():
+        _sweepers[loop] = loop.create_task(_sweep_forever(), name="interrupt-orphans")
+
+
+def stop_sweeper() -> None:
+    task = _sweepers.pop(asyncio.get_running_loop(), None)
+    if task is not None:
+        task.cancel()
+
+
+async def _sweep_forever():
+    while True:
+        try:
+            await database_sync_to_async(interrupt_orphans)(list(RUNS))
+        except Exception:
+            log.exception("Heartbeat check failed")
+        await asyncio.sleep(settings.STREAM_STALE_SECONDS / 2)

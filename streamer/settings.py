@@ -224,6 +224,16 @@ DEFAULT_TEMPERATURE = env_float("DEFAULT_TEMPERATURE", 0.0)
 CONTEXT_CHAR_BUDGET = env_int("CONTEXT_CHAR_BUDGET", 60_000, minimum=1000)
 MAX_PROMPT_CHARS = env_int("MAX_PROMPT_CHARS", 32_000, minimum=1)
 
+# Streams that never lose a word.
+STREAM_CHECKPOINT_SECONDS = env_float("STREAM_CHECKPOINT_SECONDS", 1.0, minimum=0.05)
+# A streaming message whose run has not checkpointed for this long is taken as dead (interrupted).
+STREAM_STALE_SECONDS = env_float("STREAM_STALE_SECONDS", max(5.0, 5 * STREAM_CHECKPOINT_SECONDS), minimum=0.1)
+STREAM_IDLE_TIMEOUT = env_float("STREAM_IDLE_TIMEOUT", 60.0, minimum=0.1)
+STREAM_RETRIES = env_int("STREAM_RETRIES", 2)  # for throttling / unavailability, before the first word only
+STREAM_RETRY_BASE_SECONDS = env_float("STREAM_RETRY_BASE_SECONDS", 0.5)
+MAX_CONCURRENT_STREAMS = env_int("MAX_CONCURRENT_STREAMS", 3, minimum=1)
+PROMPTS_PER_MINUTE = env_int("PROMPTS_PER_MINUTE", 20, minimum=1)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -22,6 +22,8 @@ from __future__ import annotations
 import base64
 import json
 import re
+import select
+import socket
 import struct
 import sys
 import threading
@@ -294,16 +296,29 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
     def _sleep(self, seconds: float) -> None:
-        """Sleep in small slices; raise _Stopping as soon as the server is being stopped."""
+        """Sleep in small slices; raise _Stopping as soon as the server is being stopped, and notice a
+        client that hung up even while nothing is being written (as during a stall)."""
         deadline = time.monotonic() + max(seconds, 0.0)
         stopping = self.server.owner._stopping
         while True:
             if stopping.is_set():
                 raise _Stopping
+            if self._client_hung_up():
+                raise BrokenPipeError("the client closed the connection")
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
             stopping.wait(min(remaining, _SLEEP_SLICE))
+
+    def _client_hung_up(self) -> bool:
+        # The client sends nothing after its request, so a readable socket means EOF (or a reset).
+        readable, _, _ = select.select([self.connection], [], [], 0)
+        if not readable:
+            return False
+        try:
+            return self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
 
 
 class _Server(ThreadingHTTPServer):

@@ -61,6 +61,11 @@ BAD_FRAMES = [
     ({"type": "stop", "message": "12"}, "invalid_field"),
     ({"type": "stop", "message": 0}, "invalid_field"),
     ({"type": "stop", "message": 999_999}, "not_found"),
+    ({"type": "attach"}, "invalid_field"),
+    ({"type": "attach", "message": None}, "invalid_field"),
+    ({"type": "attach", "message": 999_999}, "not_found"),
+    ({"type": "attach", "message": 1, "after": -1}, "invalid_field"),
+    ({"type": "attach", "message": 1, "after": "3"}, "invalid_field"),
     (json.dumps({"type": "prompt", "id": "a", "text": "x" * 70_000}), "frame_too_large"),
 ]
 
@@ -95,16 +100,6 @@ async def test_error_frame_names_the_request_and_the_bad_parameter(bedrock, alic
     assert error["id"] == "r-9"
     assert "temperature" in error["detail"]
     assert bedrock.requests == []  # nothing was sent upstream
-
-
-async def test_reused_request_id_creates_no_second_message(bedrock, alice, socket_for):
-    socket = await socket_for(alice)
-    await socket.send_json_to(prompt_frame(request_id="same"))
-    await receive_until_done(socket)
-    await socket.send_json_to(prompt_frame(request_id="same"))
-    error = await socket.receive_json_from()
-    assert (error["type"], error["code"], error["id"]) == ("error", "duplicate_id", "same")
-    assert await Message.objects.acount() == 1
 
 
 async def test_no_model_configured_is_explained(alice, socket_for, settings):

@@ -39,8 +39,11 @@ async def test_error_inside_the_stream_keeps_the_partial_answer(bedrock, alice, 
         (424, "ModelErrorException", "model_error"),
     ],
 )
-async def test_error_before_the_stream_has_a_clear_code(bedrock, alice, socket_for, status, error_type, code):
-    bedrock.queue(HttpError(status, error_type, "secret upstream detail"))
+async def test_error_before_the_stream_has_a_clear_code(bedrock, alice, socket_for, settings, status, error_type, code):
+    settings.STREAM_RETRY_BASE_SECONDS = 0.01
+    # Throttling and unavailability are retried (see test_retry.py): every attempt fails here.
+    attempts = 1 + settings.STREAM_RETRIES if code in ("throttled", "service_unavailable") else 1
+    bedrock.queue(*[HttpError(status, error_type, "secret upstream detail") for _ in range(attempts)])
     socket = await socket_for(alice)
     await socket.send_json_to(prompt_frame())
     frames = await receive_until_done(socket)
@@ -53,7 +56,7 @@ async def test_error_before_the_stream_has_a_clear_code(bedrock, alice, socket_f
     message = await Message.objects.aget(pk=done["message"])
     assert (message.status, message.error_code, message.response) == ("error", code, "")
     assert message.upstream_request_id  # the test server's x-amzn-RequestId, for support
-    assert len(bedrock.requests) == 1
+    assert len(bedrock.requests) == attempts
 
 
 async def test_unreachable_endpoint_is_service_unavailable(bedrock, alice, socket_for, monkeypatch):

@@ -49,7 +49,12 @@ class Queued:
     position: int
 
 
-Event = Started | Queued | TextDelta | Usage | StopReason
+@dataclass(frozen=True)
+class Alive:
+    """The upstream sent something we have no use for (messageStart, contentBlockStop…): it is not idle."""
+
+
+Event = Started | Queued | Alive | TextDelta | Usage | StopReason
 
 # Sentences shown to the user for each stable error code. The raw upstream text goes to the log only.
 ERROR_MESSAGES = {

@@ -10,7 +10,7 @@ import botocore.config
 import botocore.exceptions
 from django.conf import settings
 
-from chat.providers import GenerationRequest, Provider, ProviderError, Started, StopReason, TextDelta, Usage
+from chat.providers import Alive, GenerationRequest, Provider, ProviderError, Started, StopReason, TextDelta, Usage
 from chat.providers.threaded import relay_from_thread
 
 log = logging.getLogger(__name__)
@@ -137,7 +137,8 @@ async def stream_from_bedrock(call, stream_key: str, translate, name: str):
             for event in event_stream:
                 if cancelled.is_set():
                     return
-                for item in translate(event):
+                items = list(translate(event))
+                for item in items or [Alive()]:
                     emit(item)
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
             if cancelled.is_set():
@@ -174,7 +175,8 @@ class BedrockConverseProvider(Provider):
 
 
 def events_from(event: dict):
-    """Translate one ConverseStream event into ours; events we do not use (messageStart, ...) yield nothing."""
+    """Translate one ConverseStream event into ours; events we do not use (messageStart, ...) yield nothing
+    (the caller then reports the upstream as alive)."""
     if "contentBlockDelta" in event:
         text = event["contentBlockDelta"].get("delta", {}).get("text")
         if text:

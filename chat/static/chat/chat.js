@@ -1,6 +1,9 @@
 // Streamer chat client. Speaks WebSocket protocol v1:
-//   client -> server: prompt, stop
-//   server -> client: started, delta, done, error
+//   client -> server: prompt, stop, attach
+//   server -> client: started, queued, delta, snapshot, done, error
+// A dropped socket or a reload never loses an answer: on reconnect the page attaches
+// again to every unfinished message (or resends a prompt that was never `started`, with
+// the same id) and the server's `snapshot` fills in what was missed.
 // All model output is inserted as text nodes only; never as HTML.
 
 const $ = (selector) => document.querySelector(selector);
@@ -31,6 +34,10 @@ const RETRY_MAX_MS = 8000;
 const FINISHED = new Set(['complete', 'stopped', 'error', 'interrupted']);
 const BADGE_TEXT = { complete: 'Done', stopped: 'Stopped', error: 'Error', interrupted: 'Interrupted' };
 const CONNECTION_TEXT = { connecting: 'Connecting…', connected: 'Connected', reconnecting: 'Reconnecting…' };
+// sessionStorage: the turn in flight, so a reload can attach to it again.
+const INFLIGHT_KEY = 'streamer.inflight';
+const INTERRUPTED_NOTE = 'The server stopped before the answer finished; the text so far is kept.';
+const NO_RESUME_NOTE = 'The connection dropped before the answer finished.';
 
 const state = {
   socket: null,
@@ -41,6 +48,8 @@ const state = {
   byClientId: new Map(),
   byMessageId: new Map(), // keyed by String(message id)
   orphans: new Set(),   // client ids cleared by "New conversation" before `started` arrived
+  attaching: [],        // turns whose `attach` awaits its `snapshot`, in the order sent
+  pendingStops: new Set(), // message ids to stop once the socket is back ("New conversation" while offline)
 };
 
 // ---------- small DOM helpers ----------
@@ -99,7 +108,8 @@ function updateControls() {
   els.go.hidden = busy;
   els.go.disabled = busy || !state.connected || config.blocked;
   els.stop.hidden = !busy;
-  els.stop.disabled = !busy || !state.connected || Boolean(state.active?.stopRequested);
+  // Stop works while reconnecting too: the request is sent once the turn is attached again.
+  els.stop.disabled = !busy || Boolean(state.active?.stopRequested);
   els.prompt.disabled = config.blocked;
   // aria-busy asks screen readers to hold the live region until the answer is whole,
   // instead of announcing every delta.
@@ -108,8 +118,7 @@ function updateControls() {
 
 // ---------- turns ----------
 
-function createTurn(promptText) {
-  const clientId = newClientId();
+function createTurn(promptText, clientId = newClientId()) {
   const el = h('article', 'turn');
   el.dataset.clientId = clientId;
   el.dataset.messageId = '';
@@ -122,7 +131,23 @@ function createTurn(promptText) {
   el.append(h('div', 'turn-prompt', promptText), answer, status);
   els.turns.append(el);
 
-  const turn = { clientId, messageId: null, el, answer, status, textNode, lastSeq: -Infinity, stopRequested: false };
+  const turn = {
+    clientId,
+    messageId: null,
+    el,
+    answer,
+    status,
+    textNode,
+    lastSeq: -Infinity,
+    stopRequested: false,
+    stopSocket: null,        // the socket the last `stop` went out on (one per socket is enough)
+    request: null,           // {text, conversation, model} as first sent: a resend must be identical
+    conversation: null,      // from `started`
+    reconnecting: false,     // the socket dropped; not attached again yet
+    awaitingSnapshot: false, // `attach` sent, `snapshot` not yet here
+    held: null,              // deltas that overtook the snapshot: Map seq -> text
+    refetched: false,        // a full snapshot was already asked for after a mismatched slice
+  };
   state.byClientId.set(clientId, turn);
   showLive(turn, 'Waiting…', true);
   return turn;
@@ -136,6 +161,26 @@ function showLive(turn, label, visibleLabel) {
   live.append(h('span', 'live-dot'), h('span', visibleLabel ? 'live-label' : 'sr-only', label));
   live.firstChild.setAttribute('aria-hidden', 'true');
   turn.status.replaceChildren(live);
+  if (turn.reconnecting) addReconnectingNote(live);
+}
+
+function addReconnectingNote(live) {
+  live.classList.add('live-reconnecting');
+  live.append(h('span', 'live-note', 'Reconnecting…'));
+}
+
+// A small note on the live indicator while the turn's socket is gone; the turn itself stays as it is.
+function setReconnecting(turn, on) {
+  if (turn.reconnecting === on) return;
+  turn.reconnecting = on;
+  const live = turn.status.querySelector('.live');
+  if (!live) return; // finished: the badge has replaced the indicator
+  if (on) {
+    addReconnectingNote(live);
+  } else {
+    live.classList.remove('live-reconnecting');
+    live.querySelector('.live-note')?.remove();
+  }
 }
 
 function formatMs(ms) {
@@ -168,6 +213,8 @@ function finishTurn(turn, status, info = {}) {
     const detail = info.detail || 'The answer could not be completed.';
     turn.el.append(h('p', 'turn-error', detail));
   }
+  turn.reconnecting = false;
+  clearInflight(turn);
   if (state.active === turn) state.active = null;
   const stopHadFocus = document.activeElement === els.stop;
   updateControls();
@@ -199,6 +246,93 @@ function flushText() {
   if (stick) scrollToBottom();
 }
 
+// A whole-answer snapshot: it replaces whatever the turn shows.
+function replaceText(turn, text, seq) {
+  if (seq < turn.lastSeq) {
+    // An older checkpoint (e.g. of an interrupted run) than what already arrived here:
+    // keep the longer text the user has seen, unless the two disagree.
+    flushText();
+    if (turn.textNode.data.startsWith(text)) return;
+  }
+  pendingText.delete(turn);
+  const stick = nearBottom();
+  turn.textNode.data = text;
+  turn.lastSeq = seq;
+  if (stick) scrollToBottom();
+}
+
+function applyDelta(turn, seq, text) {
+  if (Number.isFinite(seq)) {
+    if (seq <= turn.lastSeq) return; // already applied (duplicate delivery, or inside a snapshot)
+    turn.lastSeq = seq;
+  }
+  queueText(turn, text);
+}
+
+// ---------- persistence across reloads ----------
+
+function readInflight() {
+  try {
+    const record = JSON.parse(sessionStorage.getItem(INFLIGHT_KEY) || 'null');
+    const isId = (v) => v == null || (Number.isSafeInteger(v) && v > 0);
+    if (
+      record && typeof record.clientId === 'string' && record.clientId
+      && typeof record.prompt === 'string' && record.prompt.trim()
+      && isId(record.messageId) && isId(record.conversation)
+      && (record.model == null || typeof record.model === 'string')
+    ) {
+      return record;
+    }
+    if (record) sessionStorage.removeItem(INFLIGHT_KEY);
+  } catch {
+    // Storage disabled or unreadable: the page just works without reload recovery.
+  }
+  return null;
+}
+
+function saveInflight(turn) {
+  try {
+    sessionStorage.setItem(INFLIGHT_KEY, JSON.stringify({
+      clientId: turn.clientId,
+      messageId: turn.messageId,
+      // Before `started` this is what the prompt asked for (and is resent as is).
+      conversation: turn.messageId != null ? turn.conversation : turn.request.conversation,
+      prompt: turn.request.text,
+      model: turn.request.model,
+    }));
+  } catch {
+    // Quota or privacy mode: nothing to do.
+  }
+}
+
+function clearInflight(turn) {
+  try {
+    if (!turn || readInflight()?.clientId === turn.clientId) sessionStorage.removeItem(INFLIGHT_KEY);
+  } catch {
+    // as above
+  }
+}
+
+// After a reload: draw the turn that was in flight again; the socket's `open` attaches to it.
+function restoreInflight() {
+  const saved = readInflight();
+  if (!saved) return;
+  const turn = createTurn(saved.prompt, saved.clientId);
+  turn.request = { text: saved.prompt, conversation: saved.conversation ?? null, model: saved.model ?? null };
+  state.conversation = saved.conversation ?? null;
+  state.active = turn;
+  if (saved.messageId != null) {
+    turn.messageId = saved.messageId;
+    turn.conversation = saved.conversation ?? null;
+    turn.el.dataset.messageId = String(saved.messageId);
+    turn.el.dataset.status = 'streaming';
+    state.byMessageId.set(String(saved.messageId), turn);
+  }
+  turn.reconnecting = true;
+  if (saved.messageId != null) showLive(turn, 'Generating…', false);
+  else showLive(turn, 'Waiting…', true);
+}
+
 // ---------- server frames ----------
 
 function onStarted(frame) {
@@ -215,9 +349,13 @@ function onStarted(frame) {
   if (frame.conversation != null) state.conversation = frame.conversation;
   if (isFinished(turn)) return;
 
+  // A resent prompt is answered by `started` too, then a `snapshot` of the text so far.
+  turn.conversation = frame.conversation ?? turn.request?.conversation ?? null;
+  turn.reconnecting = false;
+  saveInflight(turn);
   turn.el.dataset.status = 'streaming';
   if (turn.stopRequested) {
-    send({ type: 'stop', message: turn.messageId });
+    sendStop(turn);
     showLive(turn, 'Stopping…', true);
   } else {
     showLive(turn, 'Generating…', false);
@@ -240,27 +378,85 @@ function onDelta(frame) {
     turn.queued = false;
     showLive(turn, 'Generating…', false);
   }
-  if (Number.isFinite(frame.seq)) {
-    if (frame.seq <= turn.lastSeq) return; // already applied (duplicate delivery)
-    turn.lastSeq = frame.seq;
+  if (turn.awaitingSnapshot && Number.isFinite(frame.seq)) {
+    // Overtook the snapshot it follows: apply it once the snapshot has landed.
+    turn.held.set(frame.seq, frame.text);
+    return;
   }
-  queueText(turn, frame.text);
+  applyDelta(turn, frame.seq, frame.text);
+}
+
+// The reply to `attach` (and to a resent prompt): the text so far, then live deltas follow.
+function onSnapshot(frame) {
+  const turn = state.byMessageId.get(String(frame.message));
+  if (!turn || typeof frame.text !== 'string' || !Number.isFinite(frame.seq)) return;
+  const after = Number.isFinite(frame.after) ? frame.after : 0;
+  const held = turn.held;
+
+  if (after > 0 && after !== turn.lastSeq) {
+    // A slice that does not start where this turn stands cannot be spliced in: ask for the whole text.
+    if (!turn.refetched && !isFinished(turn) && send({ type: 'attach', message: turn.messageId })) {
+      turn.refetched = true;
+      return; // still awaiting a snapshot; held deltas stay held
+    }
+    console.warn('Streamer: ignoring a snapshot slice that does not fit', frame.message);
+  } else if (after > 0) {
+    applyDelta(turn, frame.seq, frame.text);
+  } else {
+    replaceText(turn, frame.text, frame.seq);
+  }
+
+  state.attaching = state.attaching.filter((t) => t !== turn);
+  turn.awaitingSnapshot = false;
+  turn.held = null;
+  turn.refetched = false;
+  if (held) {
+    for (const seq of [...held.keys()].sort((a, b) => a - b)) applyDelta(turn, seq, held.get(seq));
+  }
+  if (isFinished(turn)) return; // a late snapshot only completes the text
+  setReconnecting(turn, false);
+  if (frame.status !== 'streaming') return; // its `done` follows
+  turn.el.dataset.status = 'streaming';
+  if (turn.stopRequested) {
+    // Asked for while the socket was gone (or its `done` was lost): send it now.
+    sendStop(turn);
+    showLive(turn, 'Stopping…', true);
+  }
 }
 
 function onDone(frame) {
   const turn = state.byMessageId.get(String(frame.message));
-  if (!turn || isFinished(turn)) return;
+  if (!turn || isFinished(turn)) return; // a second `done` for the same message is ignored
   finishTurn(turn, frame.status, {
     usage: frame.usage,
     metrics: frame.metrics,
     stopReason: frame.stop_reason,
-    detail: frame.error?.detail,
+    detail: frame.error?.detail || (frame.status === 'interrupted' ? INTERRUPTED_NOTE : undefined),
     code: frame.error?.code,
   });
 }
 
+// An error with no request id may answer an `attach`; the first one waiting is the one it concerns.
+function attachFailed(frame, detail) {
+  const byMessage = frame.message != null ? state.byMessageId.get(String(frame.message)) : null;
+  const turn = byMessage ?? state.attaching[0];
+  if (!turn || !turn.awaitingSnapshot) return false;
+  state.attaching = state.attaching.filter((t) => t !== turn);
+  turn.awaitingSnapshot = false;
+  turn.held = null;
+  if (isFinished(turn)) return true;
+  if (frame.code === 'unknown_type') {
+    // A server without `attach`: the answer cannot be followed any more.
+    finishTurn(turn, 'interrupted', { detail: NO_RESUME_NOTE });
+  } else {
+    finishTurn(turn, 'error', { detail, code: frame.code });
+  }
+  return true;
+}
+
 function onServerError(frame) {
   const detail = frame.detail || 'Something went wrong.';
+  if (frame.id == null && attachFailed(frame, detail)) return;
   // No id: it can only concern our request if one is waiting to start.
   const turn = frame.id != null
     ? state.byClientId.get(frame.id)
@@ -272,7 +468,14 @@ function onServerError(frame) {
   }
 }
 
-const HANDLERS = { started: onStarted, queued: onQueued, delta: onDelta, done: onDone, error: onServerError };
+const HANDLERS = {
+  started: onStarted,
+  queued: onQueued,
+  delta: onDelta,
+  snapshot: onSnapshot,
+  done: onDone,
+  error: onServerError,
+};
 
 function handleFrame(raw) {
   let frame;
@@ -293,6 +496,44 @@ function send(frame) {
   return true;
 }
 
+function sendPrompt(turn) {
+  return send({
+    type: 'prompt',
+    id: turn.clientId,
+    text: turn.request.text,
+    conversation: turn.request.conversation,
+    model: turn.request.model,
+  });
+}
+
+// `stop` is idempotent server-side; once per socket is enough.
+function sendStop(turn) {
+  if (turn.messageId == null || (turn.stopSocket && turn.stopSocket === state.socket)) return;
+  if (send({ type: 'stop', message: turn.messageId })) turn.stopSocket = state.socket;
+}
+
+function sendAttach(turn) {
+  const frame = { type: 'attach', message: turn.messageId };
+  if (Number.isFinite(turn.lastSeq) && turn.lastSeq > 0) frame.after = turn.lastSeq;
+  if (!send(frame)) return;
+  turn.awaitingSnapshot = true;
+  turn.held = new Map();
+  turn.refetched = false;
+  state.attaching.push(turn);
+}
+
+// On every (re)connect: pick up each unfinished turn where it was left.
+function resume() {
+  for (const messageId of state.pendingStops) send({ type: 'stop', message: messageId });
+  state.pendingStops.clear();
+  state.attaching = [];
+  for (const turn of state.byClientId.values()) {
+    if (isFinished(turn)) continue;
+    if (turn.messageId != null) sendAttach(turn);
+    else if (turn.request) sendPrompt(turn); // never `started`: the same id makes the resend safe
+  }
+}
+
 function connect() {
   const url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + config.wsPath;
   let socket;
@@ -308,6 +549,7 @@ function connect() {
     state.connected = true;
     state.retryMs = RETRY_MIN_MS;
     setConnection('connected');
+    resume();
     updateControls();
   });
   socket.addEventListener('message', (event) => handleFrame(event.data));
@@ -318,9 +560,13 @@ function onSocketClosed(socket) {
   if (state.socket !== socket) return; // a stale socket we already replaced
   state.socket = null;
   state.connected = false;
-  // Protocol v1 has no resume: whatever was streaming on this socket is lost to us.
-  if (state.active) {
-    finishTurn(state.active, 'interrupted', { detail: 'The connection dropped before the answer finished.' });
+  // The answers go on without us: keep the turns as they are and attach again on reconnect.
+  state.attaching = [];
+  for (const turn of state.byClientId.values()) {
+    if (isFinished(turn)) continue;
+    turn.awaitingSnapshot = false;
+    turn.held = null;
+    setReconnecting(turn, true);
   }
   scheduleReconnect();
 }
@@ -344,18 +590,13 @@ function submitPrompt() {
   if (!text || state.active || !state.connected || config.blocked) return;
   clearNotice();
   const turn = createTurn(text);
+  turn.request = { text, conversation: state.conversation, model: selectedModel() };
   state.active = turn;
-  const sent = send({
-    type: 'prompt',
-    id: turn.clientId,
-    text,
-    conversation: state.conversation,
-    model: selectedModel(),
-  });
-  if (!sent) {
+  if (!sendPrompt(turn)) {
     finishTurn(turn, 'error', { detail: 'Not connected; please try again in a moment.' });
     return;
   }
+  saveInflight(turn);
   els.prompt.value = '';
   autosize();
   updateControls();
@@ -367,8 +608,9 @@ function requestStop() {
   if (!turn || turn.stopRequested) return;
   turn.stopRequested = true;
   // Before `started` we have no message id yet; onStarted sends the stop.
+  // While the socket is gone the request is kept; onSnapshot sends it after reattaching.
   if (turn.messageId != null) {
-    send({ type: 'stop', message: turn.messageId });
+    sendStop(turn);
     showLive(turn, 'Stopping…', true);
   }
   updateControls();
@@ -377,9 +619,14 @@ function requestStop() {
 function newConversation() {
   const turn = state.active;
   if (turn) {
-    if (turn.messageId != null) send({ type: 'stop', message: turn.messageId });
-    else state.orphans.add(turn.clientId);
+    if (turn.messageId != null) {
+      if (!send({ type: 'stop', message: turn.messageId })) state.pendingStops.add(turn.messageId);
+    } else {
+      state.orphans.add(turn.clientId);
+    }
   }
+  clearInflight();
+  state.attaching = [];
   state.active = null;
   state.conversation = null;
   state.byClientId.clear();
@@ -419,6 +666,7 @@ function init() {
   els.newConversation?.addEventListener('click', newConversation);
   if (els.model && config.models.length < 2) els.model.hidden = true;
   setConnection('connecting');
+  restoreInflight();
   updateControls();
   connect();
 }
