@@ -207,10 +207,21 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                     params=params,
                     client_request_id=prompt.request_id,
                     heartbeat_at=timezone.now(),
+                    client_ip=self.client_ip(),
+                    user_agent=self.header("user-agent")[:500],
                 )
         except IntegrityError:
             return Message.objects.get(user=self.user, client_request_id=prompt.request_id), None
         return message, message.context_before(settings.CONTEXT_CHAR_BUDGET)
+
+    def client_ip(self) -> str | None:
+        # daphne --proxy-headers puts the X-Forwarded-For address here when behind a proxy.
+        client = self.scope.get("client") or (None,)
+        return client[0]
+
+    def header(self, name: str) -> str:
+        wanted = name.encode()
+        return next((value.decode("latin-1") for key, value in self.scope.get("headers", []) if key == wanted), "")
 
     @database_sync_to_async
     def message_for_request(self, request_id: str) -> Message | None:

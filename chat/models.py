@@ -73,6 +73,8 @@ class Message(models.Model):
     error_detail = models.TextField(blank=True, help_text="The sentence shown to the user.")
     client_request_id = models.CharField(max_length=100)
     upstream_request_id = models.CharField(max_length=100, blank=True, help_text="Bedrock's request id, for AWS support.")
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=500, blank=True)
     seq = models.PositiveIntegerField(default=0, help_text="How many deltas `response` holds.")
     heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Last checkpoint of the live run.")
     created = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
@@ -182,6 +184,11 @@ class CatalogEntry(models.Model):
     accepts_top_k = models.BooleanField(default=False, help_text="Converse only: the model takes top_k as an additional field.")
     enabled = models.BooleanField(default=True)
     position = models.PositiveIntegerField(default=100, help_text="Lower comes first in the picker.")
+    price_per_1k_input = models.DecimalField(
+        "price per 1,000 input tokens", max_digits=12, decimal_places=6, null=True, blank=True,
+        help_text="Optional, in your currency: gives the usage dashboard an estimated cost.")
+    price_per_1k_output = models.DecimalField(
+        "price per 1,000 output tokens", max_digits=12, decimal_places=6, null=True, blank=True)
     created = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:

@@ -43,6 +43,7 @@ async def test_answer_streams_delta_by_delta_and_is_saved(bedrock, alice, socket
     assert message.ttft_ms == done["metrics"]["ttft_ms"]
     assert message.finished is not None
     assert message.upstream_request_id  # Bedrock's request id, kept for support
+    assert (message.client_ip, message.user_agent) == ("127.0.0.1", "StreamerTests/1.0")
 
 
 async def test_prompt_row_is_saved_before_the_model_answers(bedrock, alice, socket_for):

@@ -17,11 +17,13 @@ async def open_socket(user=None, origin: str = "http://localhost") -> WebsocketC
     """A WebSocket to the real ASGI application, logged in through a real session cookie."""
     from streamer.asgi import application
 
-    headers = [(b"origin", origin.encode())]
+    headers = [(b"origin", origin.encode()), (b"user-agent", b"StreamerTests/1.0")]
     if user is not None:
         cookie = await sync_to_async(session_cookie_for)(user)
         headers.append((b"cookie", f"sessionid={cookie}".encode()))
-    return WebsocketCommunicator(application, "/ws/chat/", headers=headers)
+    communicator = WebsocketCommunicator(application, "/ws/chat/", headers=headers)
+    communicator.scope["client"] = ("127.0.0.1", 53211)  # what daphne puts there
+    return communicator
 
 
 async def receive_until_done(communicator, timeout: float = 10.0) -> list[dict]:
