@@ -194,7 +194,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 if prompt.conversation_id is None:
                     conversation = Conversation.objects.create(user=self.user, title=Conversation.title_from(prompt.text))
                 else:
-                    conversation = Conversation.objects.filter(pk=prompt.conversation_id, user=self.user).first()
+                    conversation = Conversation.objects.visible_to(self.user).filter(pk=prompt.conversation_id).first()
                     if conversation is None:
                         raise FrameError("not_found", NOT_FOUND, prompt.request_id)
                 message = Message.objects.create(

@@ -1,9 +1,11 @@
 from django.urls import path
 
-from chat import views
+from chat import api, views
 
 app_name = "chat"
 urlpatterns = [
     path("", views.index, name="index"),
-    path("api/models/", views.model_list, name="models"),
+    path("api/models/", api.models, name="models"),
+    path("api/conversations/", api.conversations, name="conversations"),
+    path("api/conversations/<int:conversation_id>/", api.conversation, name="conversation"),
 ]

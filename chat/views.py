@@ -1,5 +1,4 @@
 from django.contrib.auth.decorators import login_required
-from django.http import JsonResponse
 from django.shortcuts import render
 
 from chat import catalog
@@ -18,10 +17,3 @@ def index(request):
             "ws_path": "/ws/chat/",
         },
     )
-
-
-@login_required
-def model_list(request):
-    """The catalog for the page's model picker; the first model is the default."""
-    models = catalog.available_models()
-    return JsonResponse({"default": models[0].key if models else None, "models": [model.as_json() for model in models]})

@@ -19,7 +19,7 @@ def models_json(client):
 
 
 def test_model_list_needs_login(client):
-    assert client.get("/api/models/").status_code == 302
+    assert client.get("/api/models/").status_code == 401
 
 
 def test_bedrock_is_the_default_when_configured_and_local_is_offered_too(client, alice, settings):
