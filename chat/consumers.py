@@ -1,5 +1,6 @@
 """The chat WebSocket: authenticate, validate, start, stop or attach to a run, relay its frames."""
 
+import asyncio
 import logging
 from datetime import timedelta
 
@@ -18,6 +19,8 @@ from chat.providers import ERROR_MESSAGES, GenerationRequest
 log = logging.getLogger(__name__)
 
 NOT_FOUND = "No such message or conversation."
+# How long to wait for the process running an answer to send its snapshot before asking again.
+SNAPSHOT_REPLY_SECONDS = 2.0
 
 
 class ChatConsumer(AsyncJsonWebsocketConsumer):
@@ -29,11 +32,15 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.watched_groups: set[str] = set()
         self.delivered: dict[int, int] = {}  # message id -> last delta seq this socket has sent
         self.finished: set[int] = set()  # message ids whose `done` this socket has sent
+        self.awaiting_snapshot: dict[int, list[dict]] = {}  # message id -> frames held until its snapshot
+        self.snapshot_timers: set[asyncio.Task] = set()
         await self.accept()
         runs.ensure_sweeper()
 
     async def disconnect(self, code):
         # Leaving the groups only stops the relay: a run goes on to the end without its socket.
+        for timer in getattr(self, "snapshot_timers", ()):
+            timer.cancel()
         for group in getattr(self, "watched_groups", ()):
             await self.channel_layer.group_discard(group, self.channel_name)
 
@@ -76,6 +83,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         )
         run = runs.create_run(message, request)
         try:
+            await runs.announce(run)
             await self.watch(message.pk)
             await self.send_started(prompt.request_id, message)
         finally:
@@ -89,6 +97,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             run.stop()
         elif message.is_finished:
             await self.send_json(message.done_frame())  # stopping a finished message just confirms its end
+        elif runs.multi_process() and not await self.is_orphaned(message):
+            await self.watch(message.pk)  # its process stops it and publishes `done` to the group
+            await runs.control_layer().group_send(runs.control_group(message.pk), {"type": "run.stop", "message": message.pk})
         else:
             await self.attach(message, None)  # a run with no live process: settle and report it
 
@@ -109,12 +120,53 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             if run.done_frame is not None:
                 await self.send_done(run.done_frame)
             return
+        if message.status == Message.Status.STREAMING and runs.multi_process() and not await self.is_orphaned(message):
+            return await self.request_snapshot(message.pk, after)
+        await self.attach_from_database(message)
+
+    async def attach_from_database(self, message: Message):
         if message.status == Message.Status.STREAMING:
             message = await self.settle_orphan(message)
         self.delivered[message.pk] = message.seq
         await self.send_json(message.snapshot_frame())
         if message.is_finished:
             await self.send_done(message.done_frame())
+
+    async def request_snapshot(self, message_id: int, after: int | None):
+        """Ask the process running the answer for its snapshot; frames that arrive first are held."""
+        self.awaiting_snapshot.setdefault(message_id, [])
+        await runs.control_layer().group_send(
+            runs.control_group(message_id),
+            {"type": "run.snapshot_request", "message": message_id, "after": after, "reply_to": self.channel_name},
+        )
+        timer = asyncio.get_running_loop().create_task(self.snapshot_overdue(message_id, after))
+        self.snapshot_timers.add(timer)
+        timer.add_done_callback(self.snapshot_timers.discard)
+
+    async def snapshot_overdue(self, message_id: int, after: int | None):
+        await asyncio.sleep(SNAPSHOT_REPLY_SECONDS)
+        if message_id not in self.awaiting_snapshot:
+            return
+        message = await self.owned_message(message_id)
+        if message.status == Message.Status.STREAMING and not await self.is_orphaned(message):
+            return await self.request_snapshot(message_id, after)  # its process is alive, only slow
+        self.awaiting_snapshot.pop(message_id, None)
+        await self.attach_from_database(message)
+
+    async def run_snapshot(self, event):
+        """The running process's answer to request_snapshot."""
+        message_id = event["message"]
+        held = self.awaiting_snapshot.pop(message_id, None)
+        if held is None:
+            return  # already answered from the database
+        if event["frame"] is None:  # the run ended meanwhile
+            return await self.attach_from_database(await self.owned_message(message_id))
+        self.delivered[message_id] = event["frame"]["seq"]
+        await self.send_json(event["frame"])
+        if event["done"] is not None:
+            await self.send_done(event["done"])
+        for frame in held:
+            await self.run_frame({"frame": frame})
 
     async def answer_resent_prompt(self, request_id: str, message: Message):
         await self.send_started(request_id, message)
@@ -123,6 +175,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def run_frame(self, event):
         frame = event["frame"]
         message_id = frame["message"]
+        if message_id in self.awaiting_snapshot:
+            self.awaiting_snapshot[message_id].append(frame)
+            return
         if frame["type"] == "delta":
             if frame["seq"] <= self.delivered.get(message_id, 0):
                 return  # already sent, inside a snapshot
@@ -234,6 +289,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if message is None:
             raise FrameError("not_found", NOT_FOUND)
         return message
+
+    @database_sync_to_async
+    def is_orphaned(self, message: Message) -> bool:
+        return Message.objects.filter(pk=message.pk).orphaned(runs.stale_before()).exists()
 
     @database_sync_to_async
     def settle_orphan(self, message: Message) -> Message:

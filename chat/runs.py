@@ -41,7 +41,13 @@ RETRYABLE = {"throttled", "service_unavailable"}
 
 
 def group_name(message_id: int) -> str:
+    """The sockets watching a message: its frames are published here."""
     return f"message.{message_id}"
+
+
+def control_group(message_id: int) -> str:
+    """The process running a message's answer: stop and snapshot requests from any process go here."""
+    return f"run.{message_id}"
 
 
 class Run:
@@ -107,6 +113,8 @@ class Run:
         await self._save(duration_ms=duration_ms, **outcome)
         self.done_frame = self.message.done_frame()
         await self._publish(self.done_frame)
+        if multi_process():
+            await control_layer().group_discard(control_group(self.message.pk), await control_channel())
 
     async def _generate(self, started: float) -> dict:
         """Stream to the end and return the outcome; retries a throttled or unavailable start."""
@@ -197,6 +205,65 @@ def create_run(message: Message, request: GenerationRequest) -> Run:
     """Register a run before it starts, so a socket attaching in between finds it (at seq 0)."""
     run = RUNS[message.pk] = Run(message, request)
     return run
+
+
+def multi_process() -> bool:
+    """With Redis, several processes share the users: a run may live in another one."""
+    return bool(settings.REDIS_URL)
+
+
+async def announce(run: Run) -> None:
+    """Make the run reachable from other processes (stop, snapshot) through this process's channel."""
+    if multi_process():
+        await control_layer().group_add(control_group(run.message.pk), await control_channel())
+
+
+# Cross-process control. Each process listens on one channel of its own; it joins the control group
+# of each run it hosts. A socket in another process sends `run.stop` or `run.snapshot_request` there.
+
+def control_layer():
+    """A channel layer instance of its own for control requests: channels_redis shares one receive
+    loop among the process-local channels of an instance, and a listener that waits forever on it
+    starved the consumers' deliveries."""
+    return get_channel_layer("control")
+
+
+_control: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[str, asyncio.Task]]" = weakref.WeakKeyDictionary()
+
+
+async def control_channel() -> str:
+    loop = asyncio.get_running_loop()
+    listening = _control.get(loop)
+    if listening is None or listening[1].done():
+        layer = control_layer()
+        channel = await layer.new_channel("runs.")
+        listening = _control[loop] = (channel, loop.create_task(_obey(layer, channel), name="run-control"))
+    return listening[0]
+
+
+async def _obey(layer, channel: str):
+    while True:
+        try:
+            request = await layer.receive(channel)
+            await answer_control(layer, request)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("Run control request failed")
+            await asyncio.sleep(0.5)
+
+
+async def answer_control(layer, request: dict) -> None:
+    run = RUNS.get(request.get("message"))
+    if request["type"] == "run.stop":
+        if run is not None:
+            run.stop()
+    elif request["type"] == "run.snapshot_request":
+        # None means "not here any more": the asker falls back to the database at once.
+        reply = {"type": "run.snapshot", "message": request["message"], "frame": None, "done": None}
+        if run is not None:
+            reply |= {"frame": run.snapshot(request.get("after")), "done": run.done_frame}
+        await layer.send(request["reply_to"], reply)
 
 
 def find_run(message_id: int) -> Run | None:

@@ -154,12 +154,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL", "")
 if REDIS_URL:
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 60},
-        }
+    _redis_layer = {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 60},
     }
+    # "control" carries stop and snapshot requests between processes (see chat.runs.control_layer).
+    CHANNEL_LAYERS = {"default": _redis_layer, "control": _redis_layer}
 else:
     # One process: deltas go through memory. The capacity is generous because a group_send to a
     # full channel drops the message silently, and a fast stream must never lose a word.

@@ -2,92 +2,40 @@
 keeps the text of its last checkpoint. Also the heartbeat check for runs that vanished."""
 
 import json
-import os
-import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.utils import timezone
-from websockets.sync.client import connect
 
 from chat.models import Conversation, Message
 from chat.runs import interrupt_orphans
 from tests.bedrock_server import Stream
 from tests.conftest import TEST_MODEL_ID
+from tests.servers import Daphne, app_env, manage, session_cookie
 
-PROJECT = Path(__file__).resolve().parent.parent
 WORDS = [f"w{i} " for i in range(400)]
 DELAY = 0.05  # 20 words a second
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 class Server:
-    """A real daphne process on its own SQLite file, as `make run` starts it."""
+    """A real daphne on its own SQLite file, one process as `make run` starts it."""
 
     def __init__(self, tmp_path: Path):
         self.db = tmp_path / "db.sqlite3"
-        self.env = os.environ | {
-            "DATABASE_URL": f"sqlite:///{self.db}",
-            "DATA_DIR": str(tmp_path),
-            "BEDROCK_MODEL_ID": TEST_MODEL_ID,
-            "STREAM_CHECKPOINT_SECONDS": "1",
-            "PYTHONUNBUFFERED": "1",
-        }
-        self.env.pop("DJANGO_SETTINGS_MODULE", None)
-        self.process = None
-        self.port = None
+        self.env = app_env(
+            DATABASE_URL=f"sqlite:///{self.db}",
+            DATA_DIR=str(tmp_path),
+            BEDROCK_MODEL_ID=TEST_MODEL_ID,
+            STREAM_CHECKPOINT_SECONDS="1",
+            REDIS_URL="",  # one process: every streaming message is an orphan at start-up
+        )
+        self.daphne = Daphne(self.env)
 
     def manage(self, *args: str) -> str:
-        result = subprocess.run([sys.executable, "manage.py", *args], cwd=PROJECT, env=self.env,
-                                capture_output=True, text=True, check=True, timeout=120)
-        return result.stdout
-
-    def session_cookie(self) -> str:
-        script = (
-            "from django.contrib.auth import get_user_model; from django.test import Client;"
-            "user = get_user_model().objects.create_user('alice', password='pw-alice-123');"
-            "client = Client(); client.force_login(user); print(client.cookies['sessionid'].value)"
-        )
-        return self.manage("shell", "-c", script).strip().splitlines()[-1]
-
-    def start(self):
-        self.port = free_port()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "streamer.asgi:application"],
-            cwd=PROJECT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("daphne did not start")
-
-    def kill(self):
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-
-    def websocket(self, cookie: str):
-        return connect(f"ws://127.0.0.1:{self.port}/ws/chat/", open_timeout=10,
-                       additional_headers={"Cookie": f"sessionid={cookie}", "Origin": "http://localhost"})
+        return manage(self.env, *args)
 
     def message_row(self) -> dict:
         with sqlite3.connect(self.db) as db:
@@ -100,28 +48,28 @@ def server(tmp_path, bedrock_server):
     server = Server(tmp_path)
     server.manage("migrate", "--noinput")
     yield server
-    server.stop()
+    server.daphne.stop()
 
 
 def test_kill_9_mid_answer_keeps_the_prompt_and_the_last_checkpoint(server, bedrock_server):
     bedrock_server.reset()
     bedrock_server.queue(Stream(deltas=WORDS, delay=DELAY))
-    cookie = server.session_cookie()
-    server.start()
+    cookie = session_cookie(server.env)
+    server.daphne.start()
 
     received = ""
-    with server.websocket(cookie) as ws:
+    with server.daphne.websocket(cookie) as ws:
         ws.send(json.dumps({"type": "prompt", "id": "p1", "text": "Tell me everything", "conversation": None, "model": None}))
         started = json.loads(ws.recv(timeout=10))
         assert started["type"] == "started"
         deadline = time.monotonic() + 3.3
         while time.monotonic() < deadline:
             received += json.loads(ws.recv(timeout=5))["text"]
-        server.kill()  # no chance to save anything more
+        server.daphne.kill()  # no chance to save anything more
 
     assert server.message_row()["status"] == "streaming"  # what the killed process left behind
     server.manage("recover_streams")  # what `make run` does before starting daphne
-    server.start()
+    server.daphne.start()
 
     row = server.message_row()
     assert row["status"] == "interrupted"
@@ -131,7 +79,7 @@ def test_kill_9_mid_answer_keeps_the_prompt_and_the_last_checkpoint(server, bedr
     assert lost_words <= 1.2 / DELAY  # at most about one checkpoint interval behind what the client had
     assert row["seq"] == len(row["response"].split())
 
-    with server.websocket(cookie) as ws:  # the page reattaching after the restart
+    with server.daphne.websocket(cookie) as ws:  # the page reattaching after the restart
         ws.send(json.dumps({"type": "attach", "message": started["message"]}))
         snapshot, done = json.loads(ws.recv(timeout=10)), json.loads(ws.recv(timeout=10))
     assert (snapshot["type"], snapshot["status"], snapshot["text"]) == ("snapshot", "interrupted", row["response"])
