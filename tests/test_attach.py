@@ -7,25 +7,11 @@ import pytest
 
 from chat.models import Message
 from tests.bedrock_server import Stream
-from tests.ws import prompt_frame, receive_until_done, text_of
+from tests.ws import prompt_frame, reassemble, receive_until_done, text_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 WORDS = [f"w{i} " for i in range(30)]
-
-
-def reassemble(frames: list[dict]) -> str:
-    """What a page shows: the snapshot's text, then each delta after it, checking seq continuity."""
-    snapshot = frames[0]
-    assert snapshot["type"] == "snapshot"
-    text, seq = snapshot["text"], snapshot["seq"]
-    for frame in frames[1:]:
-        if frame["type"] == "delta":
-            assert frame["seq"] == seq + 1, "a gap or a duplicate"
-            seq = frame["seq"]
-            text += frame["text"]
-    assert frames[-1]["type"] == "done"
-    return text
 
 
 async def test_second_socket_attaches_mid_stream_and_gets_the_whole_answer(bedrock, alice, socket_for):

@@ -14,6 +14,7 @@ import redis
 from tests.bedrock_server import Stream
 from tests.conftest import TEST_MODEL_ID
 from tests.servers import Daphne, app_env, manage, session_cookie
+from tests.ws import reassemble
 
 POSTGRES = os.environ.get("SCALE_OUT_POSTGRES", "postgres://root@127.0.0.1:5432/postgres")
 REDIS = os.environ.get("SCALE_OUT_REDIS", "redis://127.0.0.1:6379/14")
@@ -88,17 +89,6 @@ def frames_until_done(ws) -> list[dict]:
     return frames
 
 
-def attached_text(frames: list[dict]) -> str:
-    snapshot = frames[0]
-    assert snapshot["type"] == "snapshot"
-    text, seq = snapshot["text"], snapshot["seq"]
-    for frame in frames[1:]:
-        if frame["type"] == "delta":
-            assert frame["seq"] == seq + 1, "a gap or a duplicate across processes"
-            text, seq = text + frame["text"], frame["seq"]
-    return text
-
-
 def test_attach_and_stop_from_another_process_and_notice_its_death(cluster, bedrock_server):
     a, b, cookie, database = cluster
     words = [f"w{i} " for i in range(120)]
@@ -113,7 +103,7 @@ def test_attach_and_stop_from_another_process_and_notice_its_death(cluster, bedr
         from_b = frames_until_done(on_b)
         from_a = frames_until_done(on_a)
     assert from_b[0]["status"] == "streaming" and from_b[0]["seq"] >= 10
-    assert attached_text(from_b) == "".join(words) == row(database, started["message"])["response"]
+    assert reassemble(from_b) == "".join(words) == row(database, started["message"])["response"]
     assert from_b[-1]["status"] == from_a[-1]["status"] == "complete"
 
     # 2. A stop sent to B stops the run living on A; both sockets see `done`.

@@ -1,7 +1,5 @@
 """Helpers for talking to the chat WebSocket in tests."""
 
-import json
-
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
@@ -44,5 +42,15 @@ def text_of(frames: list[dict]) -> str:
     return "".join(frame["text"] for frame in frames if frame["type"] == "delta")
 
 
-def dumps(frame) -> str:
-    return json.dumps(frame)
+def reassemble(frames: list[dict]) -> str:
+    """What a page shows: the snapshot's text, then each delta after it, checking seq continuity."""
+    snapshot = frames[0]
+    assert snapshot["type"] == "snapshot"
+    text, seq = snapshot["text"], snapshot["seq"]
+    for frame in frames[1:]:
+        if frame["type"] == "delta":
+            assert frame["seq"] == seq + 1, "a gap or a duplicate"
+            seq = frame["seq"]
+            text += frame["text"]
+    assert frames[-1]["type"] == "done"
+    return text
