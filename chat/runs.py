@@ -302,10 +302,13 @@ def ensure_sweeper() -> None:
         _sweepers[loop] = loop.create_task(_sweep_forever(), name="interrupt-orphans")
 
 
-def stop_sweeper() -> None:
-    task = _sweepers.pop(asyncio.get_running_loop(), None)
-    if task is not None:
+async def stop_background_tasks() -> None:
+    """End this loop's heartbeat check and control listener (tests, which use one loop per test)."""
+    loop = asyncio.get_running_loop()
+    tasks = [_sweepers.pop(loop, None), (_control.pop(loop, None) or (None, None))[1]]
+    for task in filter(None, tasks):
         task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 async def _sweep_forever():

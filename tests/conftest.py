@@ -64,7 +64,7 @@ def staff(django_user_model):
 @pytest.fixture
 async def socket_for():
     """Open connected sockets for users; all are disconnected and all runs finished at the end."""
-    from chat.runs import wait_for_runs
+    from chat.runs import stop_background_tasks, wait_for_runs
 
     opened = []
 
@@ -79,3 +79,16 @@ async def socket_for():
     for communicator in opened:
         await communicator.disconnect()
     await wait_for_runs()
+    await stop_background_tasks()
+    await fresh_channel_layers()
+
+
+async def fresh_channel_layers():
+    """Each test has its own event loop; channels_redis keeps loop-bound locks and connections in its
+    layer objects, so the next test gets new ones (the in-memory layer is simply emptied)."""
+    from channels.layers import channel_layers
+
+    for layer in channel_layers.backends.values():
+        if hasattr(layer, "close_pools"):
+            await layer.close_pools()
+    channel_layers.backends.clear()

@@ -39,3 +39,15 @@ async def test_prompt_into_another_users_conversation_is_refused(alices_running_
     error = await bob_socket.receive_json_from()
     assert (error["code"], error["id"]) == ("not_found", "b")
     assert not await Message.objects.filter(user__username="bob").aexists()
+
+
+async def test_prompt_into_a_conversation_the_user_deleted_is_refused(bedrock, alice, socket_for):
+    from chat.models import Conversation
+    from django.utils import timezone
+
+    socket = await socket_for(alice)
+    await socket.send_json_to(prompt_frame(request_id="first"))
+    conversation = (await receive_until_done(socket))[0]["conversation"]
+    await Conversation.objects.filter(pk=conversation).aupdate(deleted_at=timezone.now())
+    await socket.send_json_to(prompt_frame(request_id="second", conversation=conversation))
+    assert (await socket.receive_json_from())["code"] == "not_found"
