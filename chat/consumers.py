@@ -77,9 +77,14 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if context is None:  # the same id raced in from another socket
             return await self.answer_resent_prompt(prompt.request_id, message)
 
-        system = params.pop("system", None) or model.system
+        # `params` is saved with the message as the user set it (system prompt included); the request
+        # carries the system prompt separately.
         request = GenerationRequest(
-            model_id=model.model_id, messages=context, params=params, system=system, accepts_top_k=model.accepts_top_k
+            model_id=model.model_id,
+            messages=context,
+            params={name: value for name, value in params.items() if name != "system"},
+            system=params.get("system") or model.system,
+            accepts_top_k=model.accepts_top_k,
         )
         run = runs.create_run(message, request)
         try:

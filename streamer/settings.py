@@ -163,17 +163,19 @@ DATABASES = {"default": database_from_url(env_str("DATABASE_URL", f"sqlite:///{D
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL", "")
+# Frames a socket may have waiting. Generous, because a group_send to a full channel drops the frame
+# silently, and a fast answer to a slow socket must never lose a word (1,000 lost deltas under load).
+CHANNEL_CAPACITY = env_int("CHANNEL_CAPACITY", 20_000, minimum=100)
 if REDIS_URL:
     _redis_layer = {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 60},
+        "CONFIG": {"hosts": [REDIS_URL], "capacity": CHANNEL_CAPACITY, "expiry": 60},
     }
     # "control" carries stop and snapshot requests between processes (see chat.runs.control_layer).
     CHANNEL_LAYERS = {"default": _redis_layer, "control": _redis_layer}
 else:
-    # One process: deltas go through memory. The capacity is generous because a group_send to a
-    # full channel drops the message silently, and a fast stream must never lose a word.
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}}
+    # One process: deltas go through memory.
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": CHANNEL_CAPACITY}}}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -107,6 +107,16 @@ async def test_prompt_goes_to_the_picked_model_with_its_defaults_and_system_prom
     assert message.params == {"max_tokens": 1000, "temperature": 0.3, "top_k": 7}
 
 
+async def test_saved_parameters_keep_the_users_system_prompt(bedrock, alice, socket_for):
+    socket = await socket_for(alice)
+    await socket.send_json_to(prompt_frame(params={"system": "Answer like a pirate.", "temperature": 0.5}))
+    frames = await receive_until_done(socket)
+    message = await Message.objects.aget(pk=frames[0]["message"])
+    assert message.params["system"] == "Answer like a pirate."  # for review, and for Regenerate after a reload
+    assert bedrock.requests[0].body["system"] == [{"text": "Answer like a pirate."}]
+    assert "system" not in bedrock.requests[0].body["inferenceConfig"]
+
+
 async def test_disabled_model_is_refused(bedrock, alice, socket_for):
     await CatalogEntry.objects.acreate(key=TEST_MODEL_ID, label="off", provider="bedrock-converse",
                                        model_id=TEST_MODEL_ID, enabled=False)

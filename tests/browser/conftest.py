@@ -1,0 +1,108 @@
+"""Real headless Chromium (Debian's, driven by Playwright) against a real daphne and the Bedrock test server."""
+
+import sqlite3
+import uuid
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from tests.conftest import TEST_MODEL_ID
+from tests.servers import PROJECT, Daphne, app_env, manage
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = PROJECT / "screenshots"  # git-ignored; look at them after a run
+
+
+class LiveApp:
+    def __init__(self, tmp: Path):
+        self.db = tmp / "db.sqlite3"
+        self.env = app_env(DATABASE_URL=f"sqlite:///{self.db}", DATA_DIR=str(tmp), BEDROCK_MODEL_ID=TEST_MODEL_ID,
+                           REDIS_URL="", LOG_LEVEL="WARNING")
+        manage(self.env, "migrate", "--noinput")
+        self.daphne = Daphne(self.env, tmp / "daphne.log").start()
+        self.url = self.daphne.url
+
+    def new_user(self) -> tuple[str, str]:
+        username, password = f"user{uuid.uuid4().hex[:8]}", "a-long-password-7"
+        manage(self.env, "shell", "-c",
+               f"from django.contrib.auth import get_user_model; "
+               f"get_user_model().objects.create_user('{username}', password='{password}')")
+        return username, password
+
+    def saved(self, message_id: int) -> dict:
+        with sqlite3.connect(self.db) as db:
+            db.row_factory = sqlite3.Row
+            return dict(db.execute("SELECT * FROM chat_message WHERE id = ?", (message_id,)).fetchone())
+
+
+@pytest.fixture(scope="session")
+def live_app(bedrock_server, tmp_path_factory):
+    app = LiveApp(tmp_path_factory.mktemp("live-app"))
+    yield app
+    app.daphne.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, live_app, bedrock_server):
+    """A logged-in page, through the real login form, for a new user."""
+    bedrock_server.reset()
+    context = browser.new_context(viewport={"width": 1200, "height": 800})
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    username, password = live_app.new_user()
+    page.goto(f"{live_app.url}/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("button[type=submit], input[type=submit]")
+    page.wait_for_selector("#prompt")
+    page.wait_for_function("document.querySelector('#connection').dataset.state === 'connected'")
+    yield page
+    context.close()
+    assert errors == [], f"JavaScript errors on the page: {errors}"
+
+
+def screenshot(page, name: str) -> Path:
+    SCREENSHOTS.mkdir(exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def send(page, text: str):
+    page.fill("#prompt", text)
+    page.click("#go")
+
+
+def last_turn(page):
+    return page.locator("article.turn").last
+
+
+def wait_status(page, status: str, timeout: float = 30_000):
+    """Wait until the newest turn shows this status (complete, stopped, error, streaming…)."""
+    page.wait_for_function(
+        "status => { const turns = document.querySelectorAll('article.turn');"
+        " return turns.length > 0 && turns[turns.length - 1].dataset.status === status; }",
+        arg=status, timeout=timeout,
+    )
+
+
+def message_id(page) -> int:
+    page.wait_for_function("() => { const t = document.querySelectorAll('article.turn');"
+                           " return t.length && t[t.length - 1].dataset.messageId; }")
+    return int(last_turn(page).get_attribute("data-message-id"))
+
+
+def answer_text(page) -> str:
+    return " ".join(last_turn(page).locator(".turn-answer").inner_text().split())
