@@ -1,0 +1,207 @@
+"""Time the staff usage dashboard (and the history list and export) over 100,000 messages.
+
+Builds a throwaway SQLite database in a new folder under /tmp (DATABASE_URL and DATA_DIR are set
+here, so the real database is never touched), bulk-inserts messages spread over users, models, days
+and statuses, and times the dashboard view through Django's test Client as a staff user.
+
+    .venv/bin/python bench/dashboard.py [--messages 100000] [--runs 5] [--keep]
+
+The target: the dashboard renders in under 1 s with 100,000 messages.
+"""
+
+import argparse
+import os
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import tracemalloc
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS = [  # key, provider, share of traffic, (price in, price out) per 1,000 tokens or None
+    ("claude-sonnet", "bedrock-converse", 0.35, (Decimal("0.003"), Decimal("0.015"))),
+    ("claude-haiku", "bedrock-converse", 0.25, (Decimal("0.0008"), Decimal("0.004"))),
+    ("llama-70b", "bedrock-invoke", 0.15, (Decimal("0.00072"), Decimal("0.00072"))),
+    ("nova-lite", "bedrock-converse", 0.15, None),
+    ("local", "local", 0.10, None),
+]
+STATUSES = [("complete", 0.86), ("stopped", 0.05), ("interrupted", 0.02), ("error", 0.07)]
+ERROR_CODES = ["throttled", "model_error", "timeout", "access_denied", "validation"]
+DAYS = 30
+USERS = 60
+
+
+def configure(folder: Path) -> None:
+    os.environ["DATA_DIR"] = str(folder)
+    os.environ["DATABASE_URL"] = f"sqlite:///{folder / 'bench.sqlite3'}"  # sqlite:////tmp/...: an absolute path
+    os.environ["DJANGO_SETTINGS_MODULE"] = "streamer.settings"
+    os.environ.pop("REDIS_URL", None)
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.test.utils import setup_test_environment
+
+    setup_test_environment()  # lets the test Client's "testserver" host through ALLOWED_HOSTS
+
+
+def fill(count: int) -> None:
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.db import transaction
+    from django.utils import timezone
+
+    from chat.models import CatalogEntry, Conversation, Message
+
+    call_command("migrate", verbosity=0)
+    rng = random.Random(2025)
+    User = get_user_model()
+    User.objects.create_superuser("bench-staff", password="bench-pass-123")
+    users = User.objects.bulk_create([User(username=f"user{n:03d}") for n in range(USERS)])
+    for key, provider, _, price in MODELS:
+        if price:
+            CatalogEntry.objects.create(key=key, label=key.replace("-", " ").title(), provider=provider, model_id=f"{key}-id",
+                                        price_per_1k_input=price[0], price_per_1k_output=price[1])
+
+    now = timezone.now()
+    model_weights = [share for _, _, share, _ in MODELS]
+    status_names, status_weights = zip(*STATUSES)
+    user_weights = [1 / (n + 1) for n in range(USERS)]  # a few heavy users, a long tail
+    with transaction.atomic():
+        conversations = Conversation.objects.bulk_create(
+            [Conversation(user=rng.choices(users, user_weights)[0], title=f"Conversation {n}") for n in range(count // 5)],
+            batch_size=5000,
+        )
+        batch = []
+        # Oldest first, as a real table fills: the primary key follows the creation time.
+        moments = sorted(now - timedelta(seconds=rng.uniform(0, DAYS * 86400)) for _ in range(count))
+        for n, created in enumerate(moments):
+            conversation = conversations[n % len(conversations)]
+            key, provider, _, _ = rng.choices(MODELS, model_weights)[0]
+            status = rng.choices(status_names, status_weights)[0]
+            fields = {}
+            if status != "error":
+                output_tokens = rng.randint(20, 1500)
+                ttft = int(rng.lognormvariate(6, 0.5))
+                fields = {
+                    "input_tokens": rng.randint(10, 4000), "output_tokens": output_tokens, "ttft_ms": ttft,
+                    "duration_ms": ttft + int(output_tokens * 1000 / rng.uniform(20, 120)), "stop_reason": "end_turn",
+                }
+            else:
+                fields = {"error_code": rng.choice(ERROR_CODES), "error_detail": "The model could not answer.",
+                          "duration_ms": rng.randint(50, 3000)}
+            batch.append(Message(
+                conversation=conversation, user_id=conversation.user_id, prompt=f"Question {n}: " + "lorem ipsum " * rng.randint(1, 30),
+                response="Answer " * rng.randint(0, 200), status=status, model_key=key, model_id=f"{key}-id", provider=provider,
+                params={"temperature": 0.3, "max_tokens": 1000}, client_request_id=f"bench-{n}", created=created,
+                finished=created + timedelta(milliseconds=fields.get("duration_ms", 0)), **fields,
+            ))
+            if len(batch) == 10_000:
+                Message.objects.bulk_create(batch)
+                batch = []
+        for n in range(25):  # a few live streams
+            batch.append(Message(conversation=conversations[n], user_id=conversations[n].user_id, prompt="Still going",
+                                 response="Partial", status="streaming", model_key="claude-sonnet", model_id="x",
+                                 provider="bedrock-converse", client_request_id=f"live-{n}", created=now, heartbeat_at=now, seq=n))
+        Message.objects.bulk_create(batch)
+
+
+def timed(client, url: str, runs: int) -> list[float]:
+    client.get(url)  # warm-up: templates, connection
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        response = client.get(url)
+        if response.streaming:
+            for _ in response.streaming_content:
+                pass
+        times.append(time.perf_counter() - started)
+        assert response.status_code == 200, (url, response.status_code)
+    return times
+
+
+def export_memory(client, url: str) -> tuple[int, int, float]:
+    """Rows, bytes and peak Python memory (MiB) while streaming the whole export."""
+    tracemalloc.start()
+    response = client.get(url)
+    size = rows = 0
+    for chunk in response.streaming_content:
+        size += len(chunk)
+        rows += chunk.count(b"\n")
+    peak = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    return rows, size, peak
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--no-export", action="store_true", help="Skip timing the two full exports.")
+    parser.add_argument("--keep", action="store_true", help="Keep the database folder (printed) afterwards.")
+    parser.add_argument("--reuse", type=Path, metavar="FOLDER", help="Time again on a folder kept by --keep (no filling).")
+    args = parser.parse_args()
+
+    folder = args.reuse or Path(tempfile.mkdtemp(prefix="streamer-bench-", dir="/tmp"))
+    if args.reuse and not (folder / "bench.sqlite3").exists():
+        parser.error(f"{folder} holds no bench.sqlite3")
+    configure(folder)
+    try:
+        started = time.perf_counter()
+        if not args.reuse:
+            fill(args.messages)
+        from django.contrib.auth import get_user_model
+        from django.db import connection
+        from django.db.models import Count
+        from django.test import Client
+
+        from django.utils import timezone
+
+        from chat.models import Message
+
+        total = Message.objects.count()
+        print(f"Database: {folder / 'bench.sqlite3'}; {total:,} messages over {DAYS} days, {USERS} users, "
+              f"{len(MODELS)} models; filled in {time.perf_counter() - started:.1f} s")
+
+        client = Client()
+        client.force_login(get_user_model().objects.get(username="bench-staff"))
+        heavy_user = Message.objects.values("user_id").annotate(n=Count("pk")).order_by("-n")[0]["user_id"]
+        today = timezone.localdate()
+        start30 = (today - timedelta(days=DAYS)).isoformat()
+        cases = [
+            ("dashboard, default (last 7 days)", "/admin/chat/message/dashboard/"),
+            (f"dashboard, {DAYS + 1} days (every message)", f"/admin/chat/message/dashboard/?start={start30}&end={today.isoformat()}"),
+            (f"dashboard, {DAYS + 1} days, one model", f"/admin/chat/message/dashboard/?start={start30}&end={today.isoformat()}&model=claude-sonnet"),
+            (f"dashboard, {DAYS + 1} days, heaviest user", f"/admin/chat/message/dashboard/?start={start30}&end={today.isoformat()}&user={heavy_user}"),
+            ("history list, first page", "/admin/chat/message/"),
+            ("history list, sorted by tokens/s", "/admin/chat/message/?o=-11"),
+            ("history list, search 'Question 4242'", "/admin/chat/message/?q=Question+4242"),
+        ]
+        print(f"\n{'page':<46} {'min':>8} {'median':>8} {'max':>8}   queries  ({args.runs} runs after a warm-up)")
+        for label, url in cases:
+            queries = []
+            with connection.execute_wrapper(lambda execute, sql, *rest: queries.append(sql) or execute(sql, *rest)):
+                client.get(url)
+            times = timed(client, url, args.runs)
+            print(f"{label:<46} {min(times) * 1000:>6.0f}ms {statistics.median(times) * 1000:>6.0f}ms "
+                  f"{max(times) * 1000:>6.0f}ms   {len(queries):>5}")
+
+        for fmt in () if args.no_export else ("csv", "jsonl"):
+            started = time.perf_counter()
+            rows, size, peak = export_memory(client, f"/admin/chat/message/export.{fmt}")
+            print(f"\nexport.{fmt} of every message: {size / 2**20:.1f} MiB, {rows:,} newlines, "
+                  f"{time.perf_counter() - started:.1f} s (with tracemalloc on), peak Python memory {peak:.1f} MiB")
+    finally:
+        if args.keep or args.reuse:
+            print(f"\nKept {folder}")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

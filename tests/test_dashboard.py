@@ -1,0 +1,239 @@
+"""The usage dashboard's figures, checked against values worked out by hand for a small known history."""
+
+import random
+import statistics
+from datetime import datetime, timedelta, timezone as dt_timezone
+from decimal import Decimal
+from html.parser import HTMLParser
+
+import pytest
+from django.db import connection
+from django.db.models import F
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from chat.dashboard import percentiles_by_model, tokens_per_second
+from chat.models import CatalogEntry, Conversation, Message
+
+pytestmark = pytest.mark.django_db
+
+URL = "/admin/chat/message/dashboard/"
+RANGE = {"start": "2025-03-01", "end": "2025-03-03"}
+
+
+def at(day: str, clock: str = "12:00") -> datetime:
+    return datetime.fromisoformat(f"{day}T{clock}:00").replace(tzinfo=dt_timezone.utc)
+
+
+def make(user, model_key, created, **fields):
+    conversation = Conversation.objects.create(user=user, title="t")
+    status = fields.pop("status", "complete")
+    return Message.objects.create(
+        conversation=conversation, user=user, prompt="p", model_key=model_key, model_id=model_key, provider="local",
+        client_request_id=f"{Message.objects.count()}", status=status, created=created, **fields)
+
+
+@pytest.fixture
+def known(alice, bob):
+    CatalogEntry.objects.create(key="claude", label="Claude", provider="bedrock-converse", model_id="anthropic.claude",
+                                price_per_1k_input=Decimal("3"), price_per_1k_output=Decimal("15"))
+    # claude: TTFT 100, 300, 500 ms; tokens/s 100 (200 in 2 s), 50 (100 in 2 s), 200 (600 in 3 s).
+    make(alice, "claude", at("2025-03-01"), input_tokens=100, output_tokens=200, ttft_ms=100, duration_ms=2100)
+    make(bob, "claude", at("2025-03-02"), input_tokens=300, output_tokens=100, ttft_ms=300, duration_ms=2300)
+    make(alice, "claude", at("2025-03-03"), input_tokens=50, output_tokens=600, ttft_ms=500, duration_ms=3500)
+    make(bob, "claude", at("2025-03-03", "23:59"), status="error", error_code="throttled")
+    # local (no price): TTFT 1000 ms; 40 tokens in 2 s.
+    make(alice, "local", at("2025-03-02", "00:00"), input_tokens=10, output_tokens=40, ttft_ms=1000, duration_ms=3000)
+    make(bob, "local", at("2025-03-02"), status="error", error_code="model_error")
+    make(bob, "local", at("2025-03-02"), status="error", error_code="throttled")
+    # Outside the range, and one still running now.
+    make(alice, "claude", at("2025-02-28", "23:59"), input_tokens=1000, output_tokens=1000, ttft_ms=9, duration_ms=99)
+    make(alice, "claude", at("2025-03-04", "00:00"), input_tokens=1000, output_tokens=1000)
+    return make(alice, "local", timezone.now(), status="streaming", seq=12, heartbeat_at=timezone.now())
+
+
+class Tables(HTMLParser):
+    """The text of each table's body rows, by table id, as a staff user reads them."""
+
+    def __init__(self, html):
+        super().__init__()
+        self.tables, self.current, self.row, self.cell = {}, None, None, None
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "table" and attrs.get("id"):
+            self.current = self.tables.setdefault(attrs["id"], [])
+        elif tag == "tr" and self.current is not None:
+            self.row = []
+        elif tag in ("td", "th") and self.row is not None:
+            self.cell = ""
+
+    def handle_endtag(self, tag):
+        if tag == "table":
+            self.current = None
+        elif tag in ("td", "th") and self.cell is not None:
+            self.row.append(" ".join(self.cell.split()))
+            self.cell = None
+        elif tag == "tr" and self.row is not None:
+            self.current.append(self.row)
+            self.row = None
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell += data
+
+
+def dashboard(client, **params):
+    page = client.get(URL, params)
+    assert page.status_code == 200
+    html = page.content.decode()
+    return html, Tables(html).tables
+
+
+def test_daily_figures_and_totals(client, staff, known):
+    client.force_login(staff)
+    html, tables = dashboard(client, **RANGE)
+    assert tables["days-table"] == [
+        ["Day", "Requests", "Errors", "Input tokens", "Output tokens", "Est. cost"],
+        ["Sat 1 Mar", "1", "0", "100", "200", "3.30"],   # 100 × 3/1000 + 200 × 15/1000
+        ["Sun 2 Mar", "4", "2", "310", "140", "2.40"],   # only claude is priced: 0.90 + 1.50
+        ["Mon 3 Mar", "2", "1", "50", "600", "9.15"],
+    ]
+    for element, value in (("total-requests", "7"), ("total-errors", "3 (42.9%)"), ("total-input", "460"),
+                           ("total-output", "940"), ("total-cost", "14.85"), ("running-count", "1")):
+        assert f'id="{element}">{value}' in " ".join(html.replace("<small>", "").replace("</small>", "").split()), element
+
+
+def test_per_model_percentiles_and_cost(client, staff, known):
+    client.force_login(staff)
+    _, tables = dashboard(client, **RANGE)
+    assert tables["models-table"] == [
+        ["Model", "Requests", "Errors", "Input tokens", "Output tokens", "TTFT p50", "TTFT p95", "Tokens/s p50",
+         "Tokens/s p95", "Est. cost"],
+        # TTFT 100, 300, 500: p95 at position 1.9 = 300 + 0.9 × 200. Tokens/s 50, 100, 200: p95 = 100 + 0.9 × 100.
+        ["claude Claude", "4", "1", "450", "900", "300 ms", "480 ms", "100.0", "190.0", "14.85"],
+        ["local", "3", "2", "10", "40", "1,000 ms", "1,000 ms", "20.0", "20.0", "–"],
+    ]
+
+
+def test_errors_by_code_and_top_users(client, staff, known, alice, bob):
+    client.force_login(staff)
+    html, tables = dashboard(client, **RANGE)
+    assert tables["errors-table"] == [["Error code", "Errors"], ["throttled", "2"], ["model_error", "1"]]
+    assert tables["users-table"] == [
+        ["User", "Requests", "Input tokens", "Output tokens", "Total"],
+        ["alice", "3", "160", "840", "1,000"],
+        ["bob", "4", "300", "100", "400"],
+    ]
+    assert f"?user__id__exact={alice.pk}&amp;created_from=2025-03-01&amp;created_to=2025-03-03" in html
+    assert "?error_code=throttled&amp;created_from=2025-03-01&amp;created_to=2025-03-03" in html
+
+
+def test_running_streams_whatever_the_dates(client, staff, known):
+    client.force_login(staff)
+    html, tables = dashboard(client, **RANGE)
+    running = tables["running-table"]
+    assert len(running) == 2
+    assert running[1][:5] == [f"#{known.pk}", "alice", "local", timezone.localtime(known.created).strftime("%Y-%m-%d %H:%M:%S"), "12"]
+    assert "probably dead" not in html
+    Message.objects.filter(pk=known.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=5))
+    assert "probably dead" in dashboard(client, **RANGE)[0]
+    Message.objects.filter(pk=known.pk).update(status="interrupted")
+    html, tables = dashboard(client, **RANGE)
+    assert "running-table" not in tables and "Nothing is streaming" in html
+
+
+def test_model_and_user_filters(client, staff, known, bob):
+    client.force_login(staff)
+    _, tables = dashboard(client, **RANGE, model="local")
+    assert [row[:3] for row in tables["days-table"][1:]] == [["Sat 1 Mar", "0", "0"], ["Sun 2 Mar", "3", "2"], ["Mon 3 Mar", "0", "0"]]
+    assert [row[0] for row in tables["models-table"][1:]] == ["local"]
+    assert "running-table" in tables  # the running stream is on `local`
+
+    _, tables = dashboard(client, **RANGE, user=str(bob.pk))
+    assert [row[1] for row in tables["days-table"][1:]] == ["0", "3", "1"]
+    assert [row[0] for row in tables["users-table"][1:]] == ["bob"]
+    assert "running-table" not in tables  # alice's stream is not bob's
+
+
+def test_charts_are_drawn_from_the_same_figures(client, staff, known):
+    client.force_login(staff)
+    html, _ = dashboard(client, **RANGE)
+    assert html.count('<figure class="chart">') == 7  # requests, tokens, cost, TTFT, tokens/s, errors, users
+    for title in ("Mar 01 · requests: 1", "Mar 02 · requests: 4", "Mar 03 · requests: 2",
+                  "Mar 03 · output tokens: 600", "Mar 03 · estimated cost: 9.15",
+                  "claude · p95: 480 ms", "local · p50: 20.0/s", "throttled · errors: 2", "alice · tokens: 1k"):
+        assert f"<title>{title}</title>" in html, title
+    heights = {}
+    section = html[html.index('id="h-requests"'):html.index('id="h-tokens"')]
+    for part in section.split("<rect")[1:]:
+        height = float(part.split('height="')[1].split('"')[0])
+        label = part.split("<title>")[1].split("</title>")[0]
+        heights[label] = height
+    one, four, two = heights["Mar 01 · requests: 1"], heights["Mar 02 · requests: 4"], heights["Mar 03 · requests: 2"]
+    assert four == pytest.approx(4 * one, abs=0.2) and two == pytest.approx(2 * one, abs=0.2)
+
+
+def test_default_range_is_the_last_seven_days(client, staff, alice):
+    today = timezone.localdate()
+    noon = datetime.combine(today, datetime.min.time(), tzinfo=timezone.get_current_timezone()) + timedelta(hours=12)
+    make(alice, "local", noon - timedelta(days=6), input_tokens=1, output_tokens=1)
+    make(alice, "local", noon - timedelta(days=7), input_tokens=1, output_tokens=1)
+    client.force_login(staff)
+    html, tables = dashboard(client)
+    assert len(tables["days-table"]) == 1 + 7
+    assert tables["days-table"][1][0] == (today - timedelta(days=6)).strftime("%a %-d %b")
+    assert 'id="total-requests">1<' in html
+
+
+def test_a_reversed_range_is_refused(client, staff, known):
+    client.force_login(staff)
+    html, tables = dashboard(client, start="2025-03-03", end="2025-03-01")
+    assert "The start date is after the end date." in html
+    assert len(tables["days-table"]) == 1 + 7  # the default range instead
+
+
+def test_without_prices_there_is_no_cost(client, staff, known):
+    CatalogEntry.objects.all().delete()
+    client.force_login(staff)
+    html, tables = dashboard(client, **RANGE)
+    assert "Est. cost" not in tables["days-table"][0] and 'id="total-cost"' not in html
+    assert html.count('<figure class="chart">') == 6
+
+
+def test_the_number_of_queries_does_not_grow_with_the_messages(client, staff, known, alice):
+    client.force_login(staff)
+    with CaptureQueriesContext(connection) as before:
+        dashboard(client, **RANGE)
+    for n in range(60):
+        make(alice, "claude", at("2025-03-02"), input_tokens=n, output_tokens=n + 1, ttft_ms=n, duration_ms=n + 500)
+    with CaptureQueriesContext(connection) as after:
+        dashboard(client, **RANGE)
+    assert 5 < len(after.captured_queries) == len(before.captured_queries)
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 10, 41])
+def test_percentiles_match_the_continuous_definition(alice, size):
+    values = random.Random(size).sample(range(1, 10_000), size)
+    for value in values:
+        make(alice, "m", timezone.now(), ttft_ms=value, output_tokens=value, duration_ms=value + 1000)
+    both = percentiles_by_model(Message.objects.all(), {"ttft": F("ttft_ms"), "speed": tokens_per_second()})
+    result = both["ttft"]["m"]
+    expected = statistics.quantiles(values, n=100, method="inclusive") if size > 1 else [values[0]] * 99
+    assert result["count"] == size
+    assert result[0.5] == pytest.approx(expected[49]) and result[0.95] == pytest.approx(expected[94])
+    assert both["speed"]["m"][0.5] == pytest.approx(statistics.median(values))  # value tokens in 1 s each
+
+
+def test_days_follow_the_local_time_zone_across_a_daylight_saving_change(client, staff, alice, settings):
+    """Paris moves from UTC+1 to UTC+2 at 01:00 UTC on 30 March 2025: each message counts on its local day."""
+    settings.TIME_ZONE = "Europe/Paris"
+    make(alice, "local", at("2025-03-29", "22:30"))  # 23:30 on the 29th in Paris
+    make(alice, "local", at("2025-03-29", "23:30"))  # 00:30 on the 30th
+    make(alice, "local", at("2025-03-30", "21:30"))  # 23:30 on the 30th (summer time)
+    make(alice, "local", at("2025-03-30", "22:30"))  # 00:30 on the 31st
+    make(alice, "local", at("2025-03-31", "21:59"))  # 23:59 on the 31st
+    client.force_login(staff)
+    _, tables = dashboard(client, start="2025-03-29", end="2025-03-31")
+    assert [row[:2] for row in tables["days-table"][1:]] == [["Sat 29 Mar", "1"], ["Sun 30 Mar", "2"], ["Mon 31 Mar", "2"]]
