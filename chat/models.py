@@ -97,6 +97,15 @@ class Message(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["user", "client_request_id"], name="unique_client_request_per_user"),
         ]
+        indexes = [
+            # Covers the usage dashboard's aggregates, so a month of history is read from the index
+            # instead of the table with its long prompt and response text.
+            models.Index(
+                fields=["created", "model_key", "status", "user", "error_code", "input_tokens", "output_tokens",
+                        "ttft_ms", "duration_ms"],
+                name="message_usage_idx",
+            ),
+        ]
 
     def __str__(self):
         return f"#{self.pk} {Conversation.title_from(self.prompt)}"
