@@ -48,7 +48,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
 from bench.load_profile import summarize  # noqa: E402
-from tests.servers import app_env, free_port, manage  # noqa: E402
+from tests.servers import Daphne, app_env, free_port, manage  # noqa: E402
 
 BENCH = PROJECT / "bench"
 PYTHON = sys.executable
@@ -164,36 +164,6 @@ class Helper:
     @property
     def pid(self) -> int:
         return self.process.pid
-
-
-class Daphne:
-    """One daphne process serving streamer.asgi, as `make run` starts it (tests/servers.py's, with a
-    choice of command: plain daphne, or bench/load_patched.py for the +fix setups)."""
-
-    def __init__(self, env: dict, log_path: Path, command: list[str]):
-        self.env, self.log_path, self.command = env, log_path, command
-        self.process: subprocess.Popen | None = None
-        self.port = 0
-
-    def start(self) -> "Daphne":
-        self.port = free_port()
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                [*self.command, "-b", "127.0.0.1", "-p", str(self.port), "streamer.asgi:application"],
-                cwd=PROJECT, env=self.env, stdout=log, stderr=log)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return self
-            except OSError:
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"daphne exited with {self.process.returncode}, see {self.log_path}")
-                time.sleep(0.1)
-        raise RuntimeError("daphne did not start")
-
-    def stop(self):
-        stop_process(self.process)
 
 
 class Server:
