@@ -33,7 +33,6 @@ import json
 import os
 import resource
 import select
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -48,7 +47,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
 from bench.load_profile import summarize  # noqa: E402
-from tests.servers import Daphne, app_env, free_port, manage  # noqa: E402
+from tests.servers import Daphne, app_env, manage  # noqa: E402
 
 BENCH = PROJECT / "bench"
 PYTHON = sys.executable
