@@ -303,9 +303,6 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     def settle_orphan(self, message: Message) -> Message:
         """A streaming message with no run in this process. With one process (no Redis) its run is
         gone for sure; with several, it is gone once its heartbeat is stale."""
-        candidates = Message.objects.filter(pk=message.pk)
-        if settings.REDIS_URL:
-            candidates = candidates.orphaned(runs.stale_before())
-        candidates.mark_interrupted()
+        runs.orphans_among(Message.objects.filter(pk=message.pk)).mark_interrupted()
         message.refresh_from_db()
         return message

@@ -283,6 +283,13 @@ def stale_before():
     return timezone.now() - timedelta(seconds=settings.STREAM_STALE_SECONDS)
 
 
+def orphans_among(messages):
+    """The streaming messages among these whose run is gone. With one process (no Redis) that is every
+    one without a run here; with several, those whose heartbeat is stale (others run elsewhere)."""
+    streaming = messages.streaming()
+    return streaming.orphaned(stale_before()) if multi_process() else streaming
+
+
 def interrupt_orphans(live_here: list[int]) -> int:
     """Mark streaming messages with an old heartbeat as interrupted (none of this process's live runs)."""
     count = Message.objects.orphaned(stale_before()).exclude(pk__in=live_here).mark_interrupted()

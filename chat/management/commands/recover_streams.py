@@ -5,20 +5,16 @@ is an orphan at start-up; with several, only those whose heartbeat is stale (the
 another process).
 """
 
-from django.conf import settings
 from django.core.management import BaseCommand
 
 from chat.models import Message
-from chat.runs import stale_before
+from chat.runs import orphans_among
 
 
 class Command(BaseCommand):
     help = "Mark streaming messages whose run is gone as interrupted, keeping their last checkpoint."
 
     def handle(self, *args, **options):
-        streaming = Message.objects.streaming()
-        if settings.REDIS_URL:
-            streaming = streaming.orphaned(stale_before())
-        count = streaming.mark_interrupted()
+        count = orphans_among(Message.objects.all()).mark_interrupted()
         if count:
             self.stdout.write(f"Marked {count} interrupted message(s); their text up to the last checkpoint is kept.")
