@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from chat import catalog, runs
+from chat import catalog, relay, runs
 from chat.frames import FrameError, PromptFrame, decode, parse_after, parse_message_id, parse_prompt, request_id_of
 from chat.models import Conversation, Message
 from chat.params import ParamError, validate_params
@@ -24,25 +24,29 @@ SNAPSHOT_REPLY_SECONDS = 2.0
 
 
 class ChatConsumer(AsyncJsonWebsocketConsumer):
+    # A run's frames reach this socket by a plain call from chat.relay, so the socket needs no channel on
+    # a channel layer (with Redis that would be one subscription per socket).
+    channel_layer_alias = None
+
     async def connect(self):
         self.user = self.scope["user"]
         if not self.user.is_authenticated:
             await self.close()  # before accept(): the handshake is refused
             return
-        self.watched_groups: set[str] = set()
+        self.socket_id = relay.register(self)
+        self.watching: set[int] = set()  # message ids whose frames this socket receives
         self.delivered: dict[int, int] = {}  # message id -> last delta seq this socket has sent
         self.finished: set[int] = set()  # message ids whose `done` this socket has sent
-        self.awaiting_snapshot: dict[int, list[dict]] = {}  # message id -> frames held until its snapshot
-        self.snapshot_timers: set[asyncio.Task] = set()
+        self.held: dict[int, list[dict]] = {}  # message id -> frames held until its snapshot is sent
+        self.background: set[asyncio.Task] = set()
         await self.accept()
         runs.ensure_sweeper()
 
     async def disconnect(self, code):
-        # Leaving the groups only stops the relay: a run goes on to the end without its socket.
-        for timer in getattr(self, "snapshot_timers", ()):
-            timer.cancel()
-        for group in getattr(self, "watched_groups", ()):
-            await self.channel_layer.group_discard(group, self.channel_name)
+        # Unwatching only stops the relay: a run goes on to the end without its socket.
+        for task in getattr(self, "background", ()):
+            task.cancel()
+        relay.unwatch(self, getattr(self, "watching", ()))
 
     async def receive(self, text_data=None, bytes_data=None):
         try:
@@ -62,30 +66,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def on_prompt(self, frame: dict):
         prompt = parse_prompt(frame)
-        # A resent prompt (the client lost its socket before `started`) creates no second turn.
-        existing = await self.message_for_request(prompt.request_id)
-        if existing is not None:
-            return await self.answer_resent_prompt(prompt.request_id, existing)
-        model = await database_sync_to_async(catalog.find_model)(prompt.model_key)
-        if model is None:
-            if prompt.model_key is None:
-                raise FrameError("no_model", catalog.NO_MODEL_MESSAGE, prompt.request_id)
-            raise FrameError("unknown_model", f"Unknown model '{prompt.model_key}'.", prompt.request_id)
-        params = self.checked_params(prompt, model)
-        await self.check_limits(prompt.request_id)
-        message, context = await self.save_prompt(prompt, model, params)
-        if context is None:  # the same id raced in from another socket
+        message, request = await self.save_prompt(prompt)
+        if request is None:  # a resent prompt (the client lost its socket before `started`): no second turn
             return await self.answer_resent_prompt(prompt.request_id, message)
-
-        # `params` is saved with the message as the user set it (system prompt included); the request
-        # carries the system prompt separately.
-        request = GenerationRequest(
-            model_id=model.model_id,
-            messages=context,
-            params={name: value for name, value in params.items() if name != "system"},
-            system=params.get("system") or model.system,
-            accepts_top_k=model.accepts_top_k,
-        )
         run = runs.create_run(message, request)
         try:
             await runs.announce(run)
@@ -103,7 +86,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         elif message.is_finished:
             await self.send_json(message.done_frame())  # stopping a finished message just confirms its end
         elif runs.multi_process() and not await self.is_orphaned(message):
-            await self.watch(message.pk)  # its process stops it and publishes `done` to the group
+            await self.watch(message.pk, remote=True)  # its process stops it and publishes `done`
             await runs.control_layer().group_send(runs.control_group(message.pk), {"type": "run.stop", "message": message.pk})
         else:
             await self.attach(message, None)  # a run with no live process: settle and report it
@@ -113,18 +96,15 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.attach(await self.owned_message(message_id), after)
 
     async def attach(self, message: Message, after: int | None):
-        """Snapshot, then live deltas after it, then `done`: no gap, because the group is joined before
-        the snapshot is taken, and no duplicate, because deltas the snapshot holds are dropped."""
-        await self.watch(message.pk)
+        """Snapshot, then live deltas after it, then `done`: no gap, because the socket watches the message
+        before the snapshot is taken (frames arriving meanwhile are held), and no duplicate, because
+        deltas the snapshot holds are dropped."""
         self.finished.discard(message.pk)  # every attach ends with its own `done`
         run = runs.find_run(message.pk)
         if run is not None:
-            snapshot = run.snapshot(after)
-            self.delivered[message.pk] = snapshot["seq"]
-            await self.send_json(snapshot)
-            if run.done_frame is not None:
-                await self.send_done(run.done_frame)
-            return
+            self.held.setdefault(message.pk, [])
+            await self.watch(message.pk)
+            return await self.send_snapshot(run.snapshot(after), run.done_frame)
         if message.status == Message.Status.STREAMING and runs.multi_process() and not await self.is_orphaned(message):
             return await self.request_snapshot(message.pk, after)
         await self.attach_from_database(message)
@@ -132,60 +112,83 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def attach_from_database(self, message: Message):
         if message.status == Message.Status.STREAMING:
             message = await self.settle_orphan(message)
-        self.delivered[message.pk] = message.seq
-        await self.send_json(message.snapshot_frame())
-        if message.is_finished:
-            await self.send_done(message.done_frame())
+        await self.send_snapshot(message.snapshot_frame(), message.done_frame() if message.is_finished else None)
 
     async def request_snapshot(self, message_id: int, after: int | None):
         """Ask the process running the answer for its snapshot; frames that arrive first are held."""
-        self.awaiting_snapshot.setdefault(message_id, [])
+        self.held.setdefault(message_id, [])
+        await self.watch(message_id, remote=True)
         await runs.control_layer().group_send(
             runs.control_group(message_id),
-            {"type": "run.snapshot_request", "message": message_id, "after": after, "reply_to": self.channel_name},
+            {"type": "run.snapshot_request", "message": message_id, "after": after,
+             "reply_to": await runs.control_channel(), "socket": self.socket_id},
         )
-        timer = asyncio.get_running_loop().create_task(self.snapshot_overdue(message_id, after))
-        self.snapshot_timers.add(timer)
-        timer.add_done_callback(self.snapshot_timers.discard)
+        self.in_background(self.snapshot_overdue(message_id, after))
+
+    def in_background(self, coroutine):
+        """Run a step of this socket's own beside its frames; cancelled when the socket goes."""
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self.background.add(task)
+        task.add_done_callback(self.background_done)
+
+    def background_done(self, task: asyncio.Task):
+        self.background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("A background step of a socket of user %s failed", self.user.pk, exc_info=task.exception())
 
     async def snapshot_overdue(self, message_id: int, after: int | None):
         await asyncio.sleep(SNAPSHOT_REPLY_SECONDS)
-        if message_id not in self.awaiting_snapshot:
+        if message_id not in self.held:
             return
         message = await self.owned_message(message_id)
         if message.status == Message.Status.STREAMING and not await self.is_orphaned(message):
             return await self.request_snapshot(message_id, after)  # its process is alive, only slow
-        self.awaiting_snapshot.pop(message_id, None)
         await self.attach_from_database(message)
 
     async def run_snapshot(self, event):
-        """The running process's answer to request_snapshot."""
+        """The running process's answer to request_snapshot (see chat.runs.answer_control)."""
         message_id = event["message"]
-        held = self.awaiting_snapshot.pop(message_id, None)
-        if held is None:
+        if message_id not in self.held:
             return  # already answered from the database
         if event["frame"] is None:  # the run ended meanwhile
             return await self.attach_from_database(await self.owned_message(message_id))
-        self.delivered[message_id] = event["frame"]["seq"]
-        await self.send_json(event["frame"])
-        if event["done"] is not None:
-            await self.send_done(event["done"])
-        for frame in held:
-            await self.run_frame({"frame": frame})
+        await self.send_snapshot(event["frame"], event["done"])
+
+    async def send_snapshot(self, snapshot: dict, done: dict | None):
+        """Send a snapshot (and `done` if the answer has ended), then the frames held while it was taken."""
+        message_id = snapshot["message"]
+        self.delivered[message_id] = snapshot["seq"]
+        await self.send_json(snapshot)
+        if done is not None:
+            await self.send_done(done)
+        for frame in self.held.pop(message_id, ()):
+            await self.deliver(frame)  # held again if a gap among them starts a new request
 
     async def answer_resent_prompt(self, request_id: str, message: Message):
         await self.send_started(request_id, message)
         await self.attach(message, None)
 
-    async def run_frame(self, event):
-        frame = event["frame"]
+    async def deliver(self, frame: dict):
+        """A frame of a watched message, from chat.relay."""
+        held = self.held.get(frame["message"])
+        if held is not None:
+            held.append(frame)
+        else:
+            await self.send_frame(frame)
+
+    async def send_frame(self, frame: dict):
         message_id = frame["message"]
-        if message_id in self.awaiting_snapshot:
-            self.awaiting_snapshot[message_id].append(frame)
-            return
         if frame["type"] == "delta":
-            if frame["seq"] <= self.delivered.get(message_id, 0):
+            last = self.delivered.get(message_id)
+            if last is not None and frame["seq"] <= last:
                 return  # already sent, inside a snapshot
+            if last is not None and frame["seq"] > last + 1 and runs.find_run(message_id) is None:
+                # Frames from another process went missing (Redis pub/sub keeps nothing for a listener
+                # that reconnects): ask for the text after the last one sent, and hold until it comes.
+                log.warning("Deltas %s..%s of message %s went missing; asking for them", last + 1, frame["seq"] - 1, message_id)
+                self.held[message_id] = [frame]
+                self.in_background(self.request_snapshot(message_id, last))
+                return
             self.delivered[message_id] = frame["seq"]
         elif frame["type"] == "done":
             return await self.send_done(frame)
@@ -208,11 +211,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             self.finished.add(frame["message"])
             await self.send_json(frame)
 
-    async def watch(self, message_id: int):
-        group = runs.group_name(message_id)
-        if group not in self.watched_groups:
-            await self.channel_layer.group_add(group, self.channel_name)
-            self.watched_groups.add(group)
+    async def watch(self, message_id: int, *, remote: bool = False):
+        """Receive the message's frames; `remote` when its run lives in another process."""
+        self.watching.add(message_id)
+        await relay.watch(self, message_id, remote=remote)
 
     @staticmethod
     def checked_params(prompt: PromptFrame, model: catalog.CatalogModel) -> dict:
@@ -224,7 +226,6 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             raise FrameError("invalid_params", f"'top_k' is not supported by {model.label}.", prompt.request_id)
         return {name: value for name, value in params.items() if name != "top_k" or model.accepts_top_k}
 
-    @database_sync_to_async
     def check_limits(self, request_id: str):
         """Per-user limits, counted in the database so they hold across processes."""
         mine = Message.objects.for_user(self.user)
@@ -246,9 +247,20 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             )
 
     @database_sync_to_async
-    def save_prompt(self, prompt: PromptFrame, model: catalog.CatalogModel, params: dict):
-        """Save the prompt row before any model is called; return it with the context to send
-        (or, if another socket saved the same request id first, that message and None)."""
+    def save_prompt(self, prompt: PromptFrame) -> tuple[Message, GenerationRequest | None]:
+        """Everything a prompt needs from the database, in one trip to the database thread: save the prompt
+        row before any model is called and return it with the request to send, or for a resent request id
+        (the client lost its socket before `started`) the message saved the first time and None."""
+        existing = Message.objects.for_user(self.user).filter(client_request_id=prompt.request_id).first()
+        if existing is not None:
+            return existing, None
+        model = catalog.find_model(prompt.model_key)
+        if model is None:
+            if prompt.model_key is None:
+                raise FrameError("no_model", catalog.NO_MODEL_MESSAGE, prompt.request_id)
+            raise FrameError("unknown_model", f"Unknown model '{prompt.model_key}'.", prompt.request_id)
+        params = self.checked_params(prompt, model)
+        self.check_limits(prompt.request_id)
         try:
             with transaction.atomic():
                 if prompt.conversation_id is None:
@@ -270,9 +282,17 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                     client_ip=self.client_ip(),
                     user_agent=self.header("user-agent")[:500],
                 )
-        except IntegrityError:
+        except IntegrityError:  # the same request id raced in from another socket
             return Message.objects.get(user=self.user, client_request_id=prompt.request_id), None
-        return message, message.context_before(settings.CONTEXT_CHAR_BUDGET)
+        # `params` is saved with the message as the user set it (system prompt included); the request
+        # carries the system prompt separately.
+        return message, GenerationRequest(
+            model_id=model.model_id,
+            messages=message.context_before(settings.CONTEXT_CHAR_BUDGET),
+            params={name: value for name, value in params.items() if name != "system"},
+            system=params.get("system") or model.system,
+            accepts_top_k=model.accepts_top_k,
+        )
 
     def client_ip(self) -> str | None:
         # daphne --proxy-headers puts the X-Forwarded-For address here when behind a proxy.
@@ -282,10 +302,6 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     def header(self, name: str) -> str:
         wanted = name.encode()
         return next((value.decode("latin-1") for key, value in self.scope.get("headers", []) if key == wanted), "")
-
-    @database_sync_to_async
-    def message_for_request(self, request_id: str) -> Message | None:
-        return Message.objects.for_user(self.user).filter(client_request_id=request_id).first()
 
     @database_sync_to_async
     def owned_message(self, message_id: int) -> Message:

@@ -2,8 +2,8 @@
 
 A run is its own asyncio task, never awaited inside a consumer's receive handler (a consumer handles
 one message at a time, so an inline stream would block the stop frame: django/channels #1119). It
-belongs to no socket: closing a socket does not end it. Its frames go to the channel-layer group of
-its message, which every socket watching that message joins.
+belongs to no socket: closing a socket does not end it. Its frames go through chat.relay to every
+socket watching its message, in this process or (with Redis) in another.
 """
 
 import asyncio
@@ -17,8 +17,10 @@ from datetime import timedelta
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
+from chat import relay
 from chat.models import Message
 from chat.providers import (
     ERROR_MESSAGES,
@@ -38,11 +40,6 @@ log = logging.getLogger(__name__)
 RUNS: dict[int, "Run"] = {}
 # Worth another try, but only before the first word: after it, a retry would repeat the answer.
 RETRYABLE = {"throttled", "service_unavailable"}
-
-
-def group_name(message_id: int) -> str:
-    """The sockets watching a message: its frames are published here."""
-    return f"message.{message_id}"
 
 
 def control_group(message_id: int) -> str:
@@ -103,13 +100,12 @@ class Run:
     async def _execute(self):
         self._running = True
         started = time.monotonic()
-        checkpoints = asyncio.get_running_loop().create_task(self._checkpoint_periodically())
+        ensure_checkpointer()
         try:
             outcome = await self._generate(started)
         finally:
-            checkpoints.cancel()
+            self._finishing = True  # from here a stop has nothing left to stop, and checkpoints skip it
         duration_ms = round((time.monotonic() - started) * 1000)
-        self._finishing = True  # from here a stop has nothing left to stop
         await self._save(duration_ms=duration_ms, **outcome)
         self.done_frame = self.message.done_frame()
         await self._publish(self.done_frame)
@@ -174,13 +170,6 @@ class Run:
                 elif isinstance(event, Queued):
                     await self._publish({"type": "queued", "message": self.message.pk, "position": event.position})
 
-    async def _checkpoint_periodically(self):
-        """Save the partial text and a heartbeat every few seconds, never per chunk: if the process dies,
-        the answer so far survives, and the missing heartbeat tells others the run is gone."""
-        while True:
-            await asyncio.sleep(settings.STREAM_CHECKPOINT_SECONDS)
-            await database_sync_to_async(self.message.checkpoint)(self.text, self.seq)
-
     @database_sync_to_async
     def _save(self, *, status, duration_ms, stop_reason="", error_code="", error_detail=""):
         self.message.finish(
@@ -198,7 +187,11 @@ class Run:
         )
 
     async def _publish(self, frame: dict):
-        await get_channel_layer().group_send(group_name(self.message.pk), {"type": "run.frame", "frame": frame})
+        await relay.publish(self.message.pk, frame, everywhere=multi_process())
+
+    @property
+    def checkpoint_due(self) -> bool:
+        return self._running and not self._finishing
 
 
 def create_run(message: Message, request: GenerationRequest) -> Run:
@@ -260,10 +253,16 @@ async def answer_control(layer, request: dict) -> None:
             run.stop()
     elif request["type"] == "run.snapshot_request":
         # None means "not here any more": the asker falls back to the database at once.
-        reply = {"type": "run.snapshot", "message": request["message"], "frame": None, "done": None}
+        reply = {"type": "run.snapshot", "message": request["message"], "socket": request["socket"], "frame": None,
+                 "done": None}
         if run is not None:
             reply |= {"frame": run.snapshot(request.get("after")), "done": run.done_frame}
         await layer.send(request["reply_to"], reply)
+    elif request["type"] == "run.snapshot":
+        socket = relay.socket(request["socket"])
+        if socket is not None:
+            # In the socket's background: settling from the database must not hold up this channel.
+            socket.in_background(socket.run_snapshot(request))
 
 
 def find_run(message_id: int) -> Run | None:
@@ -310,12 +309,46 @@ def ensure_sweeper() -> None:
 
 
 async def stop_background_tasks() -> None:
-    """End this loop's heartbeat check and control listener (tests, which use one loop per test)."""
+    """End this loop's heartbeat check, checkpoints, control and relay listeners (tests, which use one
+    loop per test)."""
     loop = asyncio.get_running_loop()
-    tasks = [_sweepers.pop(loop, None), (_control.pop(loop, None) or (None, None))[1]]
+    tasks = [_sweepers.pop(loop, None), _checkpointers.pop(loop, None), (_control.pop(loop, None) or (None, None))[1]]
     for task in filter(None, tasks):
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+    await relay.stop_listening()
+
+
+# Checkpoints: every STREAM_CHECKPOINT_SECONDS, one task per process saves the partial text and a heartbeat
+# of all its live runs in one transaction, never per chunk: if the process dies, the answers so far
+# survive, and the missing heartbeat tells other processes the runs are gone.
+
+_checkpointers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task]" = weakref.WeakKeyDictionary()
+
+
+def ensure_checkpointer() -> None:
+    loop = asyncio.get_running_loop()
+    task = _checkpointers.get(loop)
+    if task is None or task.done():
+        _checkpointers[loop] = loop.create_task(_checkpoint_forever(), name="checkpoints")
+
+
+async def _checkpoint_forever():
+    while True:
+        await asyncio.sleep(settings.STREAM_CHECKPOINT_SECONDS)
+        # Taken on the event loop, so each (text, seq) pair is consistent.
+        batch = [(run.message, run.text, run.seq) for run in list(RUNS.values()) if run.checkpoint_due]
+        if batch:
+            try:
+                await database_sync_to_async(write_checkpoints)(batch)
+            except Exception:
+                log.exception("Saving checkpoints failed")
+
+
+def write_checkpoints(batch) -> None:
+    with transaction.atomic():
+        for message, text, seq in batch:
+            message.checkpoint(text, seq)
 
 
 async def _sweep_forever():

@@ -60,6 +60,11 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def _pool_options() -> dict:
+    size = env_int("DATABASE_POOL_SIZE", 10)
+    return {"pool": {"min_size": 1, "max_size": size}} if size else {}
+
+
 def database_from_url(url: str) -> dict:
     """Parse DATABASE_URL: sqlite:///relative.db, sqlite:////absolute.db or postgres://user:pw@host:port/db."""
     parts = urlsplit(url)
@@ -82,8 +87,9 @@ def database_from_url(url: str) -> dict:
             "PASSWORD": unquote(parts.password or ""),
             "HOST": parts.hostname or "",
             "PORT": str(parts.port or ""),
-            "OPTIONS": dict(parse_qsl(parts.query)),
-            "CONN_MAX_AGE": 0,
+            # A pool rather than CONN_MAX_AGE: under ASGI each HTTP request runs in a thread of its own, which
+            # would strand a kept connection; a pooled one goes back to the pool when Django closes it.
+            "OPTIONS": _pool_options() | dict(parse_qsl(parts.query)),
         }
     raise ImproperlyConfigured(
         f"Unsupported DATABASE_URL scheme {parts.scheme!r}: use sqlite:///path or postgres://user@host/db"
@@ -163,19 +169,23 @@ DATABASES = {"default": database_from_url(env_str("DATABASE_URL", f"sqlite:///{D
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL", "")
-# Frames a socket may have waiting. Generous, because a group_send to a full channel drops the frame
-# silently, and a fast answer to a slow socket must never lose a word (1,000 lost deltas under load).
+# Frames one process's channel may have waiting on the control layer (stop and snapshot requests).
 CHANNEL_CAPACITY = env_int("CHANNEL_CAPACITY", 20_000, minimum=100)
 if REDIS_URL:
-    _redis_layer = {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "capacity": CHANNEL_CAPACITY, "expiry": 60},
+    CHANNEL_LAYERS = {
+        # A run's frames to other processes (chat.relay): one PUBLISH per frame, one subscription per
+        # process and watched message. channels_redis's core layer cost several round trips per frame.
+        "default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}},
+        # Stop and snapshot requests between processes (chat.runs.control_layer): delivered even if the
+        # listener is busy for a moment, which pub/sub does not promise.
+        "control": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "capacity": CHANNEL_CAPACITY, "expiry": 60},
+        },
     }
-    # "control" carries stop and snapshot requests between processes (see chat.runs.control_layer).
-    CHANNEL_LAYERS = {"default": _redis_layer, "control": _redis_layer}
 else:
-    # One process: deltas go through memory.
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": CHANNEL_CAPACITY}}}
+    # One process: a run hands its frames to the sockets by a plain call (chat.relay); no layer needed.
+    CHANNEL_LAYERS = {}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

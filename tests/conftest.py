@@ -9,6 +9,17 @@ from tests.ws import open_socket
 TEST_MODEL_ID = "test.streamer-model-v1"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def close_database_thread_connections(django_db_setup):
+    """Async tests reach the database through asgiref's one thread-sensitive executor thread, whose
+    connection stays checked out of the PostgreSQL pool; close it before the test database is dropped."""
+    yield
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result(timeout=30)
+
+
 @pytest.fixture(scope="session")
 def bedrock_server():
     """One Bedrock-compatible server for the session; the real boto3 client finds it through its own variable."""

@@ -16,8 +16,15 @@ def test_postgres_url():
     assert db["ENGINE"] == "django.db.backends.postgresql"
     assert (db["USER"], db["PASSWORD"], db["HOST"], db["PORT"], db["NAME"]) == (
         "streamer", "s@cret", "db.internal", "6543", "streamer")
-    assert db["OPTIONS"] == {"sslmode": "require"}
+    assert db["OPTIONS"] == {"sslmode": "require", "pool": {"min_size": 1, "max_size": 10}}
     assert database_from_url("postgresql://root@127.0.0.1/test")["USER"] == "root"
+
+
+def test_postgres_pool_size_from_the_environment(monkeypatch):
+    monkeypatch.setenv("DATABASE_POOL_SIZE", "25")
+    assert database_from_url("postgres://root@127.0.0.1/x")["OPTIONS"]["pool"]["max_size"] == 25
+    monkeypatch.setenv("DATABASE_POOL_SIZE", "0")  # no pool: a connection per database call
+    assert "pool" not in database_from_url("postgres://root@127.0.0.1/x")["OPTIONS"]
 
 
 @pytest.mark.parametrize("url", ["mysql://root@localhost/x", "postgres://localhost/", "sqlite://", "nonsense"])

@@ -1,0 +1,145 @@
+"""Hand a run's frames to the sockets watching its message.
+
+Sockets of this process get each frame by a plain call from the run's task: no channel-layer queue, no
+consumer receive loop and no Channels dispatch (which hops to the database thread before every handler).
+The load benchmark measured those three as most of the server's CPU per delta (bench/load.py).
+
+With several processes (Redis), a run also publishes each frame to its message's group on the channel
+layer, and a process whose sockets watch a run living elsewhere subscribes to that group once (not once
+per socket) and hands what arrives to its sockets. When the answer is done the watchers are dropped: a
+socket that attaches again watches again.
+"""
+
+import asyncio
+import itertools
+import logging
+import weakref
+
+from channels.layers import get_channel_layer
+
+log = logging.getLogger(__name__)
+
+# message id -> this process's sockets watching it (a socket leaves on disconnect or when `done` passes)
+WATCHERS: dict[int, set] = {}
+# message id -> the subscription of this process's relay channel to the group of a run living elsewhere,
+# kept until its `done` passes (even with no socket left: `done` is what ends it)
+_subscriptions: dict[int, asyncio.Task] = {}
+# message id -> an unsubscription in flight, which a new subscription waits for (else it could undo it)
+_leaving: dict[int, asyncio.Task] = {}
+# this process's sockets by id: a snapshot from another process is addressed to (process channel, socket id)
+_sockets: "weakref.WeakValueDictionary[int, object]" = weakref.WeakValueDictionary()
+_socket_ids = itertools.count(1)
+_listeners: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[str, asyncio.Task]]" = weakref.WeakKeyDictionary()
+
+
+def group_name(message_id: int) -> str:
+    """The processes watching a message: a run publishes its frames here when there are several."""
+    return f"message.{message_id}"
+
+
+def register(socket) -> int:
+    socket_id = next(_socket_ids)
+    _sockets[socket_id] = socket
+    return socket_id
+
+
+def socket(socket_id: int):
+    return _sockets.get(socket_id)
+
+
+async def watch(socket, message_id: int, *, remote: bool) -> None:
+    """Deliver the message's frames to this socket from now on; `remote` when its run lives in another
+    process. Returns once frames published from now on will arrive."""
+    WATCHERS.setdefault(message_id, set()).add(socket)
+    if remote:
+        subscription = _subscriptions.get(message_id)
+        if subscription is None:
+            subscription = _subscriptions[message_id] = asyncio.ensure_future(_subscribe(message_id))
+        await asyncio.shield(subscription)
+
+
+def unwatch(socket, message_ids) -> None:
+    for message_id in message_ids:
+        watchers = WATCHERS.get(message_id)
+        if watchers is not None:
+            watchers.discard(socket)
+            if not watchers and message_id not in _subscriptions:
+                del WATCHERS[message_id]
+
+
+async def publish(message_id: int, frame: dict, *, everywhere: bool) -> None:
+    """From a run: deliver to this process's sockets, and with `everywhere` to other processes too."""
+    await deliver(message_id, frame)
+    if everywhere:
+        await get_channel_layer().group_send(group_name(message_id), {"type": "relay.frame", "frame": frame})
+
+
+async def deliver(message_id: int, frame: dict) -> None:
+    for socket in list(WATCHERS.get(message_id, ())):
+        try:
+            await socket.deliver(frame)
+        except Exception:
+            # One broken socket must not cost the run or the other sockets their frames.
+            log.exception("Delivering a frame of message %s failed", message_id)
+    if frame["type"] == "done":
+        _drop(message_id)
+
+
+def _drop(message_id: int) -> None:
+    WATCHERS.pop(message_id, None)
+    subscription = _subscriptions.pop(message_id, None)
+    if subscription is not None:
+        leaving = _leaving[message_id] = asyncio.ensure_future(_unsubscribe(message_id, subscription))
+        leaving.add_done_callback(lambda task: _leaving.pop(message_id, None) if _leaving.get(message_id) is task else None)
+
+
+async def _subscribe(message_id: int) -> None:
+    leaving = _leaving.get(message_id)
+    if leaving is not None:
+        await asyncio.gather(leaving, return_exceptions=True)
+    await get_channel_layer().group_add(group_name(message_id), await _listening_channel())
+
+
+async def _unsubscribe(message_id: int, subscription: asyncio.Task) -> None:
+    try:
+        await subscription
+        await get_channel_layer().group_discard(group_name(message_id), await _listening_channel())
+    except Exception:
+        log.exception("Leaving the group of message %s failed", message_id)
+
+
+async def _listening_channel() -> str:
+    """This process's one channel for frames of runs living elsewhere, with its listener."""
+    loop = asyncio.get_running_loop()
+    listening = _listeners.get(loop)
+    if listening is None or listening[1].done():
+        layer = get_channel_layer()
+        channel = await layer.new_channel("relay.")
+        listening = _listeners[loop] = (channel, loop.create_task(_listen(layer, channel), name="relay-listener"))
+    return listening[0]
+
+
+async def _listen(layer, channel: str) -> None:
+    while True:
+        try:
+            event = await layer.receive(channel)
+            frame = event["frame"]
+            await deliver(frame["message"], frame)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("Relaying a frame from another process failed")
+            await asyncio.sleep(0.5)
+
+
+async def stop_listening() -> None:
+    """End this loop's listener and forget all watchers (tests use one event loop per test)."""
+    WATCHERS.clear()
+    for task in [*_subscriptions.values(), *_leaving.values()]:
+        task.cancel()
+    _subscriptions.clear()
+    _leaving.clear()
+    listening = _listeners.pop(asyncio.get_running_loop(), None)
+    if listening is not None:
+        listening[1].cancel()
+        await asyncio.gather(listening[1], return_exceptions=True)
