@@ -3,7 +3,6 @@
     .venv/bin/python bench/load.py                   # the full run: about 11 minutes
     .venv/bin/python bench/load.py --quick           # a smoke run: about 1 minute
     .venv/bin/python bench/load.py --clients 10,100 --deltas 200 --interval-ms 20 --setups sqlite1,pg2,floor
-    .venv/bin/python bench/load.py --setups sqlite1+fix,pg2+fix,floor --timeout 150   # the suggested fixes
     .venv/bin/python bench/load.py --setups sqlite1 --clients 100 --profile sqlite1:100  # py-spy (installed apart)
 
 Starts everything it needs on 127.0.0.1 and stops it all at the end:
@@ -12,7 +11,7 @@ Starts everything it needs on 127.0.0.1 and stops it all at the end:
 - the setups: `sqlite1` one daphne on a fresh SQLite file; `pg2` two daphnes on a fresh PostgreSQL
   database (created and dropped here) and a Redis db of their own (flushed), clients alternating between
   them; `floor` bench/load_floor.py, a minimal relay on `websockets` + boto3 with no Django and no
-  database; `sqlite1+fix`, `pg2+fix` the same app run through bench/load_patched.py (monkeypatched fixes);
+  database;
 - per (setup, C), fresh server processes, a warm-up answer, then bench/load_client.py (its own process)
   connecting C logged-in clients (one user each) that all send one prompt at the same moment and read to
   `done`, within a time limit (--timeout) after which unfinished answers are reported as such.
@@ -188,11 +187,8 @@ class Setup:
     processes = 1
     cookies: list[str] = []
 
-    def __init__(self, bedrock_url: str, workdir: Path, users: int, fixes: list[str] = (), extra_env: dict = None):
-        self.fixes = list(fixes)  # bench/load_patched.py fixes; named "<setup>+fix" in the report
+    def __init__(self, bedrock_url: str, workdir: Path, users: int, extra_env: dict = None):
         self.extra_env = extra_env or {}
-        if self.fixes:
-            self.name += "+fix"
         self.bedrock_url, self.workdir, self.users = bedrock_url, workdir / self.name, users
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.env: dict = {}
@@ -221,10 +217,7 @@ class Setup:
         pass
 
     def start_servers(self, run: str) -> list[Server]:
-        if self.fixes:
-            command, env = [PYTHON, str(BENCH / "load_patched.py")], self.env | {"BENCH_FIXES": ",".join(self.fixes)}
-        else:
-            command, env = [PYTHON, "-m", "daphne"], self.env
+        command, env = [PYTHON, "-m", "daphne"], self.env
         servers = []
         try:
             for index in range(self.processes):
@@ -569,10 +562,7 @@ def main():
     parser.add_argument("--clients", default="10,100,500,1000", help="comma list of concurrent clients")
     parser.add_argument("--deltas", type=int, default=200, help="deltas per answer")
     parser.add_argument("--interval-ms", type=float, default=20, help="ms between deltas")
-    parser.add_argument("--setups", default="sqlite1,pg2,floor",
-                        help="comma list of sqlite1, pg2, floor, and sqlite1+fix, pg2+fix (the app with --fixes applied)")
-    parser.add_argument("--fixes", default="dispatch,layer,conn,pubsub,checkpoint,direct",
-                        help="the bench/load_patched.py monkeypatches the +fix setups run with")
+    parser.add_argument("--setups", default="sqlite1,pg2,floor", help="comma list of sqlite1, pg2, floor")
     parser.add_argument("--redis-db", type=int, default=11, help="the Redis db the pg2 setup owns (flushed)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 5 and 20 clients, 50 deltas")
     parser.add_argument("--timeout", type=float, help="seconds a run may take for all its answers "
@@ -587,7 +577,7 @@ def main():
         args.clients, args.deltas = "5,20", 50
     clients = [int(c) for c in args.clients.split(",")]
     args.setups = [s.strip() for s in args.setups.split(",")]
-    unknown = set(args.setups) - {"sqlite1", "pg2", "floor", "sqlite1+fix", "pg2+fix"}
+    unknown = set(args.setups) - {"sqlite1", "pg2", "floor"}
     if unknown:
         parser.error(f"unknown setups: {', '.join(sorted(unknown))}")
     answer_seconds = args.deltas * args.interval_ms / 1000
@@ -611,10 +601,8 @@ def main():
         bedrock.start()
         bedrock_url = f"http://127.0.0.1:{bedrock.port}"
         for name in args.setups:
-            base, _, fixed = name.partition("+")
-            kind = {"sqlite1": Sqlite1, "pg2": lambda *a, **k: Pg2(*a, redis_db=args.redis_db, **k), "floor": Floor}[base]
-            setup = kind(bedrock_url, workdir, max(clients), fixes=args.fixes.split(",") if fixed else (),
-                         extra_env=dict(item.split("=", 1) for item in args.env))
+            kind = {"sqlite1": Sqlite1, "pg2": lambda *a, **k: Pg2(*a, redis_db=args.redis_db, **k), "floor": Floor}[name]
+            setup = kind(bedrock_url, workdir, max(clients), extra_env=dict(item.split("=", 1) for item in args.env))
             setups.append(setup)
             setup.prepare()
             for count in clients:

@@ -62,6 +62,7 @@ class Run:
         self._stop_requested = False
         self._running = False  # a task cancelled before its first step could not save its outcome
         self._finishing = False
+        self.checkpointed_at = 0.0  # time.monotonic() of the start or the last checkpoint
 
     @property
     def seq(self) -> int:
@@ -99,7 +100,7 @@ class Run:
 
     async def _execute(self):
         self._running = True
-        started = time.monotonic()
+        started = self.checkpointed_at = time.monotonic()
         ensure_checkpointer()
         try:
             outcome = await self._generate(started)
@@ -153,9 +154,16 @@ class Run:
         loop = asyncio.get_running_loop()
         # aclosing: a stop or the watchdog closes the upstream at once, even mid-publish.
         async with aclosing(stream) as events, asyncio.timeout(idle) as watchdog:
+            armed_at = loop.time()
             async for event in events:
-                # Waiting in line for the local model is not silence; anything else re-arms the watchdog.
-                watchdog.reschedule(None if isinstance(event, Queued) else loop.time() + idle)
+                # Waiting in line for the local model is not silence; anything else re-arms the watchdog,
+                # at most every tenth of the timeout (re-arming moves a timer in the loop's heap: not per delta).
+                if isinstance(event, Queued):
+                    watchdog.reschedule(None)
+                    armed_at = None
+                elif armed_at is None or loop.time() - armed_at >= idle / 10:
+                    armed_at = loop.time()
+                    watchdog.reschedule(armed_at + idle)
                 if isinstance(event, TextDelta):
                     if self.ttft_ms is None:
                         self.ttft_ms = round((time.monotonic() - started) * 1000)
@@ -189,9 +197,9 @@ class Run:
     async def _publish(self, frame: dict):
         await relay.publish(self.message.pk, frame, everywhere=multi_process())
 
-    @property
-    def checkpoint_due(self) -> bool:
-        return self._running and not self._finishing
+    def checkpoint_due(self, now: float) -> bool:
+        return (self._running and not self._finishing
+                and now - self.checkpointed_at >= settings.STREAM_CHECKPOINT_SECONDS * 0.99)
 
 
 def create_run(message: Message, request: GenerationRequest) -> Run:
@@ -319,9 +327,11 @@ async def stop_background_tasks() -> None:
     await relay.stop_listening()
 
 
-# Checkpoints: every STREAM_CHECKPOINT_SECONDS, one task per process saves the partial text and a heartbeat
-# of all its live runs in one transaction, never per chunk: if the process dies, the answers so far
-# survive, and the missing heartbeat tells other processes the runs are gone.
+# Checkpoints: each live run's partial text and a heartbeat are saved every STREAM_CHECKPOINT_SECONDS,
+# never per chunk: if the process dies, the answers so far survive, and the missing heartbeat tells other
+# processes the runs are gone. One task per process saves all runs that are due in one transaction; it
+# looks four times per interval, so each run is saved once per interval (give or take a quarter), counted
+# from its own start, not once per tick of a clock it shares with the others.
 
 _checkpointers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task]" = weakref.WeakKeyDictionary()
 
@@ -335,9 +345,13 @@ def ensure_checkpointer() -> None:
 
 async def _checkpoint_forever():
     while True:
-        await asyncio.sleep(settings.STREAM_CHECKPOINT_SECONDS)
+        await asyncio.sleep(settings.STREAM_CHECKPOINT_SECONDS / 4)
+        now = time.monotonic()
+        due = [run for run in list(RUNS.values()) if run.checkpoint_due(now)]
+        for run in due:
+            run.checkpointed_at = now
         # Taken on the event loop, so each (text, seq) pair is consistent.
-        batch = [(run.message, run.text, run.seq) for run in list(RUNS.values()) if run.checkpoint_due]
+        batch = [(run.message, run.text, run.seq) for run in due]
         if batch:
             try:
                 await database_sync_to_async(write_checkpoints)(batch)
