@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.consumer import get_handler_name
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -27,6 +28,15 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     # A run's frames reach this socket by a plain call from chat.relay, so the socket needs no channel on
     # a channel layer (with Redis that would be one subscription per socket).
     channel_layer_alias = None
+
+    async def dispatch(self, message):
+        """Channels' dispatch first hops to the database thread to close stale connections, before every
+        handler; every database call here already does that in its own hop (database_sync_to_async), so
+        the extra hop only queued each frame behind the process's other database work."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def connect(self):
         self.user = self.scope["user"]

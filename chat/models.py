@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.core.validators import RegexValidator
-from django.db import models
+from django.db import connection, models
 from django.utils import timezone
 
 TITLE_LENGTH = 80
@@ -114,11 +114,17 @@ class Message(models.Model):
     def is_finished(self) -> bool:
         return self.status != self.Status.STREAMING
 
-    def checkpoint(self, response: str, seq: int) -> None:
-        """Save the partial answer and a heartbeat; never overwrites a message that has already ended."""
-        Message.objects.filter(pk=self.pk, status=self.Status.STREAMING).update(
-            response=response, seq=seq, heartbeat_at=timezone.now()
-        )
+    @classmethod
+    def checkpoint_many(cls, partials: list[tuple[int, str, int]]) -> None:
+        """Save (id, partial answer, seq) with a heartbeat for many messages in one statement; never
+        overwrites a message that has already ended. One prepared UPDATE run for every row: the ORM's
+        per-row query building was most of the database thread's time with 100 answers streaming."""
+        quote = connection.ops.quote_name
+        sql = (f"UPDATE {quote(cls._meta.db_table)} SET {quote('response')} = %s, {quote('seq')} = %s, "
+               f"{quote('heartbeat_at')} = %s WHERE {quote('id')} = %s AND {quote('status')} = %s")
+        now = connection.ops.adapt_datetimefield_value(timezone.now())
+        with connection.cursor() as cursor:
+            cursor.executemany(sql, [(text, seq, now, pk, cls.Status.STREAMING) for pk, text, seq in partials])
 
     def finish(self, *, status, response, seq=0, input_tokens=None, output_tokens=None, ttft_ms=None, duration_ms=None,
                stop_reason="", error_code="", error_detail="", upstream_request_id=""):

@@ -63,6 +63,9 @@ class Run:
         self._running = False  # a task cancelled before its first step could not save its outcome
         self._finishing = False
         self.checkpointed_at = 0.0  # time.monotonic() of the start or the last checkpoint
+        # Whether a socket of another process watches: only then do frames go over Redis. Such a socket
+        # subscribes before it asks this process for a snapshot or a stop, and the ask sets this.
+        self.watched_elsewhere = False
 
     @property
     def seq(self) -> int:
@@ -195,7 +198,7 @@ class Run:
         )
 
     async def _publish(self, frame: dict):
-        await relay.publish(self.message.pk, frame, everywhere=multi_process())
+        await relay.publish(self.message.pk, frame, everywhere=self.watched_elsewhere)
 
     def checkpoint_due(self, now: float) -> bool:
         return (self._running and not self._finishing
@@ -256,6 +259,8 @@ async def _obey(layer, channel: str):
 
 async def answer_control(layer, request: dict) -> None:
     run = RUNS.get(request.get("message"))
+    if run is not None and request["type"] in ("run.stop", "run.snapshot_request"):
+        run.watched_elsewhere = True  # the asker's process is subscribed: publish from now on
     if request["type"] == "run.stop":
         if run is not None:
             run.stop()
@@ -351,7 +356,7 @@ async def _checkpoint_forever():
         for run in due:
             run.checkpointed_at = now
         # Taken on the event loop, so each (text, seq) pair is consistent.
-        batch = [(run.message, run.text, run.seq) for run in due]
+        batch = [(run.message.pk, run.text, run.seq) for run in due]
         if batch:
             try:
                 await database_sync_to_async(write_checkpoints)(batch)
@@ -361,8 +366,7 @@ async def _checkpoint_forever():
 
 def write_checkpoints(batch) -> None:
     with transaction.atomic():
-        for message, text, seq in batch:
-            message.checkpoint(text, seq)
+        Message.checkpoint_many(batch)
 
 
 async def _sweep_forever():

@@ -14,7 +14,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 class MessageWrites:
-    """Counts the writes of an answer's text (UPDATE chat_message SET response = …), on every connection."""
+    """Counts the writes of an answer's text (UPDATE chat_message SET response = …, one per row), on every
+    connection."""
 
     def __init__(self, monkeypatch):
         self.count = 0
@@ -25,7 +26,16 @@ class MessageWrites:
                 self.count += 1
             return original(cursor, sql, params)
 
+        original_many = CursorWrapper.executemany
+
+        def executemany(cursor, sql, param_list):
+            param_list = list(param_list)
+            if sql.lstrip().upper().startswith("UPDATE") and "chat_message" in sql and '"response" =' in sql:
+                self.count += len(param_list)  # one write per row
+            return original_many(cursor, sql, param_list)
+
         monkeypatch.setattr(CursorWrapper, "execute", execute)
+        monkeypatch.setattr(CursorWrapper, "executemany", executemany)
 
 
 async def test_checkpoints_are_periodic_and_hold_the_text_so_far(bedrock, alice, socket_for, settings, monkeypatch):
