@@ -30,8 +30,8 @@ def raise_nofile() -> None:
 
 
 def make_client():
-    # The app's settings (chat.providers.bedrock.bedrock_client): one shared client, 50 pooled connections.
-    config = botocore.config.Config(connect_timeout=10, read_timeout=60, max_pool_connections=50)
+    # The app's settings (chat.providers.bedrock.bedrock_client): one shared client, 1,000 pooled connections.
+    config = botocore.config.Config(connect_timeout=10, read_timeout=60, max_pool_connections=1000)
     return boto3.session.Session().client("bedrock-runtime", region_name="us-east-1", config=config)
 
 

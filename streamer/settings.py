@@ -219,6 +219,9 @@ AWS_REGION = env_str("AWS_REGION", "") or env_str("AWS_DEFAULT_REGION", "us-east
 BEDROCK_MODEL_ID = env_str("BEDROCK_MODEL_ID", "")
 BEDROCK_CONNECT_TIMEOUT = env_float("BEDROCK_CONNECT_TIMEOUT", 10.0, minimum=0.1)
 BEDROCK_READ_TIMEOUT = env_float("BEDROCK_READ_TIMEOUT", 60.0, minimum=0.1)
+# Connections to Bedrock a process keeps for reuse: one per concurrent stream. Beyond it each further
+# stream opens (TLS) and throws away a connection of its own.
+BEDROCK_MAX_CONNECTIONS = env_int("BEDROCK_MAX_CONNECTIONS", 1000, minimum=1)
 
 BEDROCK_MODEL_IDS = env_list("BEDROCK_MODEL_IDS", "")  # more Bedrock models for the picker
 

@@ -23,19 +23,11 @@ class MessageWrites:
 
         def execute(cursor, sql, params=None):
             if sql.lstrip().upper().startswith("UPDATE") and "chat_message" in sql and '"response" =' in sql:
-                self.count += 1
+                # One write per row: a checkpoint statement carries a VALUES row per message.
+                self.count += max(1, sql.count("(%s, %s, %s)"))
             return original(cursor, sql, params)
 
-        original_many = CursorWrapper.executemany
-
-        def executemany(cursor, sql, param_list):
-            param_list = list(param_list)
-            if sql.lstrip().upper().startswith("UPDATE") and "chat_message" in sql and '"response" =' in sql:
-                self.count += len(param_list)  # one write per row
-            return original_many(cursor, sql, param_list)
-
         monkeypatch.setattr(CursorWrapper, "execute", execute)
-        monkeypatch.setattr(CursorWrapper, "executemany", executemany)
 
 
 async def test_checkpoints_are_periodic_and_hold_the_text_so_far(bedrock, alice, socket_for, settings, monkeypatch):
@@ -67,3 +59,25 @@ async def test_checkpoints_are_periodic_and_hold_the_text_so_far(bedrock, alice,
     assert writes.count < len(words) / 3
     final = await Message.objects.aget(pk=started["message"])
     assert (final.response, final.seq) == ("".join(words), 30)
+
+
+@pytest.mark.django_db
+def test_one_checkpoint_statement_saves_many_answers_but_never_an_ended_one(alice, monkeypatch):
+    from chat import models
+    from chat.models import Conversation
+
+    monkeypatch.setattr(models, "CHECKPOINT_ROWS_PER_STATEMENT", 2)  # 5 rows: three statements
+    conversation = Conversation.objects.create(user=alice, title="t")
+    streaming = [Message.objects.create(conversation=conversation, user=alice, prompt=f"p{n}", status="streaming",
+                                        client_request_id=f"r{n}") for n in range(4)]
+    ended = Message.objects.create(conversation=conversation, user=alice, prompt="p", status="stopped", response="kept",
+                                   client_request_id="r-ended")
+
+    Message.checkpoint_many([(m.pk, f"partial {m.pk} é\u2028'\";", m.pk) for m in streaming] + [(ended.pk, "late", 99)])
+
+    for message in streaming:
+        message.refresh_from_db()
+        assert (message.response, message.seq, message.status) == (f"partial {message.pk} é\u2028'\";", message.pk, "streaming")
+        assert message.heartbeat_at is not None
+    ended.refresh_from_db()
+    assert (ended.response, ended.seq, ended.status) == ("kept", 0, "stopped")

@@ -45,7 +45,7 @@ def bedrock_client():
     config = botocore.config.Config(
         connect_timeout=settings.BEDROCK_CONNECT_TIMEOUT,
         read_timeout=settings.BEDROCK_READ_TIMEOUT,
-        max_pool_connections=50,
+        max_pool_connections=settings.BEDROCK_MAX_CONNECTIONS,
         user_agent_extra="streamer",
     )
     return boto3.session.Session().client("bedrock-runtime", region_name=settings.AWS_REGION, config=config)
