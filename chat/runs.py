@@ -11,13 +11,14 @@ import logging
 import random
 import time
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing
 from datetime import timedelta
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import transaction
+from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from chat import relay
@@ -359,14 +360,23 @@ async def _checkpoint_forever():
         batch = [(run.message.pk, run.text, run.seq) for run in due]
         if batch:
             try:
-                await database_sync_to_async(write_checkpoints)(batch)
+                await asyncio.get_running_loop().run_in_executor(_checkpoint_thread, write_checkpoints, batch)
             except Exception:
                 log.exception("Saving checkpoints failed")
 
 
+# Checkpoints have a thread (and database connection) of their own: in the database thread they waited
+# behind a burst of prompts (1,000 arriving at once took it 17 s), so answers went that long unsaved.
+_checkpoint_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoints")
+
+
 def write_checkpoints(batch) -> None:
-    with transaction.atomic():
-        Message.checkpoint_many(batch)
+    close_old_connections()  # as database_sync_to_async does around each call
+    try:
+        with transaction.atomic():
+            Message.checkpoint_many(batch)
+    finally:
+        close_old_connections()
 
 
 async def _sweep_forever():
