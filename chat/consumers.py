@@ -49,11 +49,15 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.finished: set[int] = set()  # message ids whose `done` this socket has sent
         self.held: dict[int, list[dict]] = {}  # message id -> frames held until its snapshot is sent
         self.background: set[asyncio.Task] = set()
+        self.closed = False
         await self.accept()
         runs.ensure_sweeper()
 
     async def disconnect(self, code):
         # Unwatching only stops the relay: a run goes on to the end without its socket.
+        self.closed = True  # a late snapshot reply must not make it watch again
+        if hasattr(self, "socket_id"):
+            relay.unregister(self.socket_id)
         for task in getattr(self, "background", ()):
             task.cancel()
         relay.unwatch(self, getattr(self, "watching", ()))
@@ -125,18 +129,22 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.send_snapshot(message.snapshot_frame(), message.done_frame() if message.is_finished else None)
 
     async def request_snapshot(self, message_id: int, after: int | None):
-        """Ask the process running the answer for its snapshot; frames that arrive first are held."""
+        """Ask the process running the answer for its snapshot; frames that arrive first are held. If no
+        answer comes (the request or Redis failed, the process is gone), snapshot_overdue settles it."""
         self.held.setdefault(message_id, [])
+        self.in_background(self.snapshot_overdue(message_id, after))
         await self.watch(message_id, remote=True)
         await runs.control_layer().group_send(
             runs.control_group(message_id),
             {"type": "run.snapshot_request", "message": message_id, "after": after,
              "reply_to": await runs.control_channel(), "socket": self.socket_id},
         )
-        self.in_background(self.snapshot_overdue(message_id, after))
 
     def in_background(self, coroutine):
         """Run a step of this socket's own beside its frames; cancelled when the socket goes."""
+        if self.closed:
+            coroutine.close()
+            return
         task = asyncio.get_running_loop().create_task(coroutine)
         self.background.add(task)
         task.add_done_callback(self.background_done)
@@ -223,6 +231,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def watch(self, message_id: int, *, remote: bool = False):
         """Receive the message's frames; `remote` when its run lives in another process."""
+        if self.closed:
+            return
         self.watching.add(message_id)
         await relay.watch(self, message_id, remote=remote)
 

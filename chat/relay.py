@@ -7,7 +7,12 @@ The load benchmark measured those three as most of the server's CPU per delta (b
 With several processes (Redis), a run also publishes each frame to its message's group on the channel
 layer, and a process whose sockets watch a run living elsewhere subscribes to that group once (not once
 per socket) and hands what arrives to its sockets. When the answer is done the watchers are dropped: a
-socket that attaches again watches again.
+socket that attaches again watches again. A `done` that never arrives (pub/sub keeps nothing for a
+listener that reconnects; the running process died) is delivered from the database by the process's
+heartbeat check (settle_finished).
+
+Ordering rests on daphne: its send never suspends, so a frame handed to a socket is written before the
+next one is handed over. An ASGI server whose send can suspend would need a queue per socket here.
 """
 
 import asyncio
@@ -29,7 +34,9 @@ _leaving: dict[int, asyncio.Task] = {}
 # this process's sockets by id: a snapshot from another process is addressed to (process channel, socket id)
 _sockets: "weakref.WeakValueDictionary[int, object]" = weakref.WeakValueDictionary()
 _socket_ids = itertools.count(1)
-_listeners: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[str, asyncio.Task]]" = weakref.WeakKeyDictionary()
+# event loop -> (its listener task, the future of the listener's channel name)
+_listeners: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[asyncio.Task, asyncio.Future]]" = (
+    weakref.WeakKeyDictionary())
 
 
 def group_name(message_id: int) -> str:
@@ -47,6 +54,10 @@ def socket(socket_id: int):
     return _sockets.get(socket_id)
 
 
+def unregister(socket_id: int) -> None:
+    _sockets.pop(socket_id, None)
+
+
 async def watch(socket, message_id: int, *, remote: bool) -> None:
     """Deliver the message's frames to this socket from now on; `remote` when its run lives in another
     process. Returns once frames published from now on will arrive."""
@@ -55,7 +66,13 @@ async def watch(socket, message_id: int, *, remote: bool) -> None:
         subscription = _subscriptions.get(message_id)
         if subscription is None:
             subscription = _subscriptions[message_id] = asyncio.ensure_future(_subscribe(message_id))
-        await asyncio.shield(subscription)
+        try:
+            await asyncio.shield(subscription)
+        except Exception:
+            if _subscriptions.get(message_id) is subscription:
+                del _subscriptions[message_id]  # the next watch tries again
+            unwatch(socket, [message_id])
+            raise
 
 
 def unwatch(socket, message_ids) -> None:
@@ -71,7 +88,12 @@ async def publish(message_id: int, frame: dict, *, everywhere: bool) -> None:
     """From a run: deliver to this process's sockets, and with `everywhere` to other processes too."""
     await deliver(message_id, frame)
     if everywhere:
-        await get_channel_layer().group_send(group_name(message_id), {"type": "relay.frame", "frame": frame})
+        try:
+            await get_channel_layer().group_send(group_name(message_id), {"type": "relay.frame", "frame": frame})
+        except Exception:
+            # Redis being away must not end the answer: the other processes' sockets see the gap in
+            # `seq` (or miss the `done`, which settle_finished brings) and catch up.
+            log.warning("Publishing a frame of message %s to other processes failed", message_id, exc_info=True)
 
 
 async def deliver(message_id: int, frame: dict) -> None:
@@ -109,17 +131,24 @@ async def _unsubscribe(message_id: int, subscription: asyncio.Task) -> None:
 
 
 async def _listening_channel() -> str:
-    """This process's one channel for frames of runs living elsewhere, with its listener."""
+    """This process's one channel for frames of runs living elsewhere, with its listener: the task is
+    registered before its first await, so subscriptions racing each other share one channel."""
     loop = asyncio.get_running_loop()
     listening = _listeners.get(loop)
-    if listening is None or listening[1].done():
-        layer = get_channel_layer()
+    if listening is None or listening[0].done():
+        channel_ready = loop.create_future()
+        listening = _listeners[loop] = (loop.create_task(_listen(channel_ready), name="relay-listener"), channel_ready)
+    return await asyncio.shield(listening[1])
+
+
+async def _listen(channel_ready: asyncio.Future) -> None:
+    layer = get_channel_layer()
+    try:
         channel = await layer.new_channel("relay.")
-        listening = _listeners[loop] = (channel, loop.create_task(_listen(layer, channel), name="relay-listener"))
-    return listening[0]
-
-
-async def _listen(layer, channel: str) -> None:
+    except Exception as error:
+        channel_ready.set_exception(error)
+        return
+    channel_ready.set_result(channel)
     while True:
         try:
             event = await layer.receive(channel)
@@ -141,5 +170,19 @@ async def stop_listening() -> None:
     _leaving.clear()
     listening = _listeners.pop(asyncio.get_running_loop(), None)
     if listening is not None:
-        listening[1].cancel()
-        await asyncio.gather(listening[1], return_exceptions=True)
+        for part in listening:
+            part.cancel()  # the channel's future too: it never resolves if the listener never got a channel
+        await asyncio.gather(*listening, return_exceptions=True)
+
+
+def remote_watched() -> list[int]:
+    """The messages this process subscribed to because a run living elsewhere is watched here."""
+    return list(_subscriptions)
+
+
+async def settle_finished(done_frames: dict[int, dict]) -> None:
+    """From the heartbeat check: for answers that ended (in the database) while watched here, deliver
+    their `done` (sockets that had it ignore it) and end the subscription."""
+    for message_id, frame in done_frames.items():
+        if message_id in _subscriptions:
+            await deliver(message_id, frame)

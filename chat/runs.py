@@ -169,10 +169,14 @@ class Run:
                     armed_at = loop.time()
                     watchdog.reschedule(armed_at + idle)
                 if isinstance(event, TextDelta):
+                    # PostgreSQL's text cannot hold NUL: one would fail every later save of this answer.
+                    text = event.text.replace("\x00", "") if "\x00" in event.text else event.text
+                    if not text:
+                        continue
                     if self.ttft_ms is None:
                         self.ttft_ms = round((time.monotonic() - started) * 1000)
-                    self.parts.append(event.text)
-                    await self._publish({"type": "delta", "message": self.message.pk, "seq": self.seq, "text": event.text})
+                    self.parts.append(text)
+                    await self._publish({"type": "delta", "message": self.message.pk, "seq": self.seq, "text": text})
                 elif isinstance(event, Usage):
                     self.input_tokens, self.output_tokens = event.input_tokens, event.output_tokens
                 elif isinstance(event, StopReason):
@@ -354,8 +358,6 @@ async def _checkpoint_forever():
         await asyncio.sleep(settings.STREAM_CHECKPOINT_SECONDS / 4)
         now = time.monotonic()
         due = [run for run in list(RUNS.values()) if run.checkpoint_due(now)]
-        for run in due:
-            run.checkpointed_at = now
         # Taken on the event loop, so each (text, seq) pair is consistent.
         batch = [(run.message.pk, run.text, run.seq) for run in due]
         if batch:
@@ -363,6 +365,9 @@ async def _checkpoint_forever():
                 await asyncio.get_running_loop().run_in_executor(_checkpoint_thread, write_checkpoints, batch)
             except Exception:
                 log.exception("Saving checkpoints failed")
+                continue  # tried again at the next look, not an interval later
+            for run in due:
+                run.checkpointed_at = now
 
 
 # Checkpoints have a thread (and database connection) of their own: in the database thread they waited
@@ -373,8 +378,19 @@ _checkpoint_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="check
 def write_checkpoints(batch) -> None:
     close_old_connections()  # as database_sync_to_async does around each call
     try:
-        with transaction.atomic():
-            Message.checkpoint_many(batch)
+        try:
+            with transaction.atomic():
+                Message.checkpoint_many(batch)
+        except Exception:
+            # One row the database refuses must not cost the other answers their heartbeat (without it,
+            # other processes would close them as interrupted): save them one by one.
+            log.exception("Saving %s checkpoints at once failed; saving them one by one", len(batch))
+            for row in batch:
+                try:
+                    with transaction.atomic():
+                        Message.checkpoint_many([row])
+                except Exception:
+                    log.exception("Saving the checkpoint of message %s failed", row[0])
     finally:
         close_old_connections()
 
@@ -383,6 +399,21 @@ async def _sweep_forever():
     while True:
         try:
             await database_sync_to_async(interrupt_orphans)(list(RUNS))
+            watched = relay.remote_watched()
+            if watched:
+                await relay.settle_finished(await database_sync_to_async(ended_long_ago)(watched))
         except Exception:
             log.exception("Heartbeat check failed")
         await asyncio.sleep(settings.STREAM_STALE_SECONDS / 2)
+
+
+# A `done` published by the running process reaches the watchers of other processes well within this;
+# only one that went missing is delivered from the database, never one racing the answer's last deltas.
+DONE_GRACE_SECONDS = 2.0
+
+
+def ended_long_ago(message_ids: list[int]) -> dict[int, dict]:
+    """The `done` frames of these messages that ended more than DONE_GRACE_SECONDS ago."""
+    ended_before = timezone.now() - timedelta(seconds=DONE_GRACE_SECONDS)
+    ended = Message.objects.filter(pk__in=message_ids, finished__lt=ended_before).exclude(status=Message.Status.STREAMING)
+    return {message.pk: message.done_frame() for message in ended}

@@ -81,3 +81,20 @@ def test_one_checkpoint_statement_saves_many_answers_but_never_an_ended_one(alic
         assert message.heartbeat_at is not None
     ended.refresh_from_db()
     assert (ended.response, ended.seq, ended.status) == ("kept", 0, "stopped")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_checkpoint_the_database_refuses_does_not_cost_the_others_theirs(alice):
+    from chat.models import Conversation
+    from chat.runs import write_checkpoints
+
+    conversation = Conversation.objects.create(user=alice, title="t")
+    fine, refused = (Message.objects.create(conversation=conversation, user=alice, prompt="p", status="streaming",
+                                            client_request_id=f"r{n}") for n in range(2))
+
+    write_checkpoints([(fine.pk, "so far", 2), (refused.pk, "unencodable \ud800", 3)])
+
+    fine.refresh_from_db()
+    refused.refresh_from_db()
+    assert (fine.response, fine.seq) == ("so far", 2) and fine.heartbeat_at is not None
+    assert (refused.response, refused.seq, refused.heartbeat_at) == ("", 0, None)

@@ -7,6 +7,7 @@ requests on the control layer and publishes deltas to the message's group, skipp
 
 import asyncio
 import os
+from datetime import timedelta
 
 import pytest
 import redis
@@ -111,3 +112,27 @@ def page_text(frames: list[dict]) -> str:
             assert frame["seq"] == seq + 1, "a gap or a duplicate"
             text, seq = text + frame["text"], frame["seq"]
     return text
+
+
+async def test_a_done_that_never_came_is_delivered_from_the_database(
+        redis_layers, streaming_message, alice, socket_for, settings):
+    settings.STREAM_STALE_SECONDS = 0.4  # the heartbeat check looks every 0.2 s
+    message_id = streaming_message.pk
+    control = get_channel_layer("control")
+    other_process = await control.new_channel("runs.")
+    await control.group_add(runs.control_group(message_id), other_process)
+    socket = await socket_for(alice)
+    await socket.send_json_to({"type": "attach", "message": message_id})
+    request = await asyncio.wait_for(control.receive(other_process), 5)
+    frame = {"type": "snapshot", "message": message_id, "seq": 1, "text": "one ", "status": "streaming", "after": 0}
+    await control.send(request["reply_to"], {"type": "run.snapshot", "message": message_id,
+                                             "socket": request["socket"], "frame": frame, "done": None})
+    assert (await socket.receive_json_from(timeout=5))["type"] == "snapshot"
+
+    # The other process saved the answer, but its `done` was lost on the way.
+    await Message.objects.filter(pk=message_id).aupdate(
+        status="complete", response="one two", seq=2, finished=timezone.now() - timedelta(seconds=3))
+
+    done = await socket.receive_json_from(timeout=5)
+    assert (done["type"], done["message"], done["status"]) == ("done", message_id, "complete")
+    assert message_id not in relay.remote_watched()  # its subscription ended with it

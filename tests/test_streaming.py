@@ -91,3 +91,17 @@ async def test_second_prompt_in_a_conversation_sends_the_earlier_turn(bedrock, a
         {"role": "user", "content": [{"text": "Its population?"}]},
     ]
     assert await Message.objects.filter(conversation_id=conversation).acount() == 2
+
+
+async def test_a_nul_character_from_the_model_is_dropped_not_fatal(bedrock, alice, socket_for):
+    # PostgreSQL cannot store NUL in text: kept, it would fail every save of the answer.
+    bedrock.queue(Stream(deltas=["Zero", "\x00", " and\x00 one."]))
+    socket = await socket_for(alice)
+    await socket.send_json_to(prompt_frame())
+    started = await socket.receive_json_from()
+    frames = await receive_until_done(socket)
+
+    assert frames[-1]["status"] == "complete"
+    assert [frame["seq"] for frame in frames if frame["type"] == "delta"] == [1, 2]
+    assert text_of(frames) == "Zero and one."
+    assert (await Message.objects.aget(pk=started["message"])).response == "Zero and one."
