@@ -1,6 +1,7 @@
 """The chat WebSocket: authenticate, validate, start, stop or attach to a run, relay its frames."""
 
 import asyncio
+import itertools
 import logging
 from datetime import timedelta
 
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 NOT_FOUND = "No such message or conversation."
 # How long to wait for the process running an answer to send its snapshot before asking again.
 SNAPSHOT_REPLY_SECONDS = 2.0
+SNAPSHOT_TOKENS = itertools.count(1)
 
 
 class ChatConsumer(AsyncJsonWebsocketConsumer):
@@ -48,6 +50,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.delivered: dict[int, int] = {}  # message id -> last delta seq this socket has sent
         self.finished: set[int] = set()  # message ids whose `done` this socket has sent
         self.held: dict[int, list[dict]] = {}  # message id -> frames held until its snapshot is sent
+        self.snapshot_asked: dict[int, int] = {}  # message id -> the token of the snapshot request awaited
         self.background: set[asyncio.Task] = set()
         self.closed = False
         await self.accept()
@@ -132,12 +135,14 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         """Ask the process running the answer for its snapshot; frames that arrive first are held. If no
         answer comes (the request or Redis failed, the process is gone), snapshot_overdue settles it."""
         self.held.setdefault(message_id, [])
-        self.in_background(self.snapshot_overdue(message_id, after))
+        # Only the reply to the latest request counts: a late one would take `delivered` backwards.
+        token = self.snapshot_asked[message_id] = next(SNAPSHOT_TOKENS)
+        self.in_background(self.snapshot_overdue(message_id, after, token))
         await self.watch(message_id, remote=True)
         await runs.control_layer().group_send(
             runs.control_group(message_id),
             {"type": "run.snapshot_request", "message": message_id, "after": after,
-             "reply_to": await runs.control_channel(), "socket": self.socket_id},
+             "reply_to": await runs.control_channel(), "socket": self.socket_id, "token": token},
         )
 
     def in_background(self, coroutine):
@@ -154,27 +159,32 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if not task.cancelled() and task.exception() is not None:
             log.error("A background step of a socket of user %s failed", self.user.pk, exc_info=task.exception())
 
-    async def snapshot_overdue(self, message_id: int, after: int | None):
+    async def snapshot_overdue(self, message_id: int, after: int | None, token: int):
         await asyncio.sleep(SNAPSHOT_REPLY_SECONDS)
-        if message_id not in self.held:
-            return
+        if self.snapshot_asked.get(message_id) != token:
+            return  # answered, or asked again (with a timer of its own)
         message = await self.owned_message(message_id)
-        if message.status == Message.Status.STREAMING and not await self.is_orphaned(message):
+        streaming_elsewhere = message.status == Message.Status.STREAMING and not await self.is_orphaned(message)
+        if self.snapshot_asked.get(message_id) != token:
+            return  # answered meanwhile
+        if streaming_elsewhere:
             return await self.request_snapshot(message_id, after)  # its process is alive, only slow
         await self.attach_from_database(message)
 
     async def run_snapshot(self, event):
         """The running process's answer to request_snapshot (see chat.runs.answer_control)."""
         message_id = event["message"]
-        if message_id not in self.held:
-            return  # already answered from the database
+        if self.snapshot_asked.get(message_id) != event.get("token"):
+            return  # a reply to an earlier request, or one already answered from the database
         if event["frame"] is None:  # the run ended meanwhile
+            del self.snapshot_asked[message_id]
             return await self.attach_from_database(await self.owned_message(message_id))
         await self.send_snapshot(event["frame"], event["done"])
 
     async def send_snapshot(self, snapshot: dict, done: dict | None):
         """Send a snapshot (and `done` if the answer has ended), then the frames held while it was taken."""
         message_id = snapshot["message"]
+        self.snapshot_asked.pop(message_id, None)  # whatever was asked is answered by this
         self.delivered[message_id] = snapshot["seq"]
         await self.send_json(snapshot)
         if done is not None:

@@ -271,8 +271,8 @@ async def answer_control(layer, request: dict) -> None:
             run.stop()
     elif request["type"] == "run.snapshot_request":
         # None means "not here any more": the asker falls back to the database at once.
-        reply = {"type": "run.snapshot", "message": request["message"], "socket": request["socket"], "frame": None,
-                 "done": None}
+        reply = {"type": "run.snapshot", "message": request["message"], "socket": request["socket"],
+                 "token": request.get("token"), "frame": None, "done": None}
         if run is not None:
             reply |= {"frame": run.snapshot(request.get("after")), "done": run.done_frame}
         await layer.send(request["reply_to"], reply)

@@ -64,13 +64,17 @@ async def test_deltas_lost_between_processes_are_asked_for_and_arrive_in_order(
     await control.group_add(runs.control_group(message_id), other_process)
     socket = await socket_for(alice)
 
-    async def answer_snapshot_request(after, seq, text):
+    async def answer_snapshot_request(after, seq, text, stale=None):
         request = await asyncio.wait_for(control.receive(other_process), 5)
         assert (request["type"], request["message"], request["after"]) == ("run.snapshot_request", message_id, after)
+        if stale is not None:  # a late reply to an earlier request arrives first: it must change nothing
+            await control.send(request["reply_to"], stale)
         frame = {"type": "snapshot", "message": message_id, "seq": seq, "text": text, "status": "streaming",
                  "after": after or 0}
-        await control.send(request["reply_to"], {"type": "run.snapshot", "message": message_id,
-                                                 "socket": request["socket"], "frame": frame, "done": None})
+        reply = {"type": "run.snapshot", "message": message_id, "socket": request["socket"], "token": request["token"],
+                 "frame": frame, "done": None}
+        await control.send(request["reply_to"], reply)
+        return reply
 
     async def publish(frame):
         await get_channel_layer().group_send(relay.group_name(message_id), {"type": "relay.frame", "frame": frame})
@@ -79,7 +83,7 @@ async def test_deltas_lost_between_processes_are_asked_for_and_arrive_in_order(
         return {"type": "delta", "message": message_id, "seq": seq, "text": text}
 
     await socket.send_json_to({"type": "attach", "message": message_id})
-    await answer_snapshot_request(None, 2, "one two ")
+    first_reply = await answer_snapshot_request(None, 2, "one two ")
     frames = [await socket.receive_json_from(timeout=5)]
     assert frames[0]["type"] == "snapshot"
 
@@ -88,7 +92,7 @@ async def test_deltas_lost_between_processes_are_asked_for_and_arrive_in_order(
     assert frames[-1]["seq"] == 3
 
     await publish(delta(6, "six "))  # 4 and 5 went missing on the way
-    await answer_snapshot_request(3, 5, "four five ")
+    await answer_snapshot_request(3, 5, "four five ", stale=first_reply)
     await publish({"type": "done", "message": message_id, "status": "complete"})
     while frames[-1]["type"] != "done":
         frames.append(await socket.receive_json_from(timeout=5))
@@ -125,8 +129,8 @@ async def test_a_done_that_never_came_is_delivered_from_the_database(
     await socket.send_json_to({"type": "attach", "message": message_id})
     request = await asyncio.wait_for(control.receive(other_process), 5)
     frame = {"type": "snapshot", "message": message_id, "seq": 1, "text": "one ", "status": "streaming", "after": 0}
-    await control.send(request["reply_to"], {"type": "run.snapshot", "message": message_id,
-                                             "socket": request["socket"], "frame": frame, "done": None})
+    await control.send(request["reply_to"], {"type": "run.snapshot", "message": message_id, "socket": request["socket"],
+                                             "token": request["token"], "frame": frame, "done": None})
     assert (await socket.receive_json_from(timeout=5))["type"] == "snapshot"
 
     # The other process saved the answer, but its `done` was lost on the way.
