@@ -4,9 +4,10 @@ Sockets of this process get each frame by a plain call from the run's task: no c
 consumer receive loop and no Channels dispatch (which hops to the database thread before every handler).
 The load benchmark measured those three as most of the server's CPU per delta (bench/load.py).
 
-With several processes (Redis), a run also publishes each frame to its message's group on the channel
-layer, and a process whose sockets watch a run living elsewhere subscribes to that group once (not once
-per socket) and hands what arrives to its sockets. When the answer is done the watchers are dropped: a
+With several processes (Redis), a process whose sockets watch a run living elsewhere subscribes to its
+message's group on the channel layer once (not once per socket), then asks the run's process for a
+snapshot or a stop; from that ask on, the run also publishes each frame to the group
+(Run.watched_elsewhere), and the subscribed process hands what arrives to its sockets. When the answer is done the watchers are dropped: a
 socket that attaches again watches again. A `done` that never arrives (pub/sub keeps nothing for a
 listener that reconnects; the running process died) is delivered from the database by the process's
 heartbeat check (settle_finished).

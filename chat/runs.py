@@ -318,12 +318,17 @@ def interrupt_orphans(live_here: list[int]) -> int:
 _sweepers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task]" = weakref.WeakKeyDictionary()
 
 
+def _ensure_task(tasks: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task]", forever, name: str):
+    """Start `forever()` once per event loop (again if it ended), keeping its task in `tasks`."""
+    loop = asyncio.get_running_loop()
+    task = tasks.get(loop)
+    if task is None or task.done():
+        tasks[loop] = loop.create_task(forever(), name=name)
+
+
 def ensure_sweeper() -> None:
     """Start this process's heartbeat check, once per event loop."""
-    loop = asyncio.get_running_loop()
-    task = _sweepers.get(loop)
-    if task is None or task.done():
-        _sweepers[loop] = loop.create_task(_sweep_forever(), name="interrupt-orphans")
+    _ensure_task(_sweepers, _sweep_forever, "interrupt-orphans")
 
 
 async def stop_background_tasks() -> None:
@@ -347,10 +352,7 @@ _checkpointers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Ta
 
 
 def ensure_checkpointer() -> None:
-    loop = asyncio.get_running_loop()
-    task = _checkpointers.get(loop)
-    if task is None or task.done():
-        _checkpointers[loop] = loop.create_task(_checkpoint_forever(), name="checkpoints")
+    _ensure_task(_checkpointers, _checkpoint_forever, "checkpoints")
 
 
 async def _checkpoint_forever():
