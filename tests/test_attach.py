@@ -14,13 +14,19 @@ pytestmark = pytest.mark.django_db(transaction=True)
 WORDS = [f"w{i} " for i in range(30)]
 
 
-async def test_second_socket_attaches_mid_stream_and_gets_the_whole_answer(bedrock, alice, socket_for):
-    bedrock.queue(Stream(deltas=WORDS, delay=0.02))
+async def answer_under_way(bedrock, alice, socket_for, delay: float, seen: int):
+    """A socket that prompted and has read `seen` deltas of the answer; returns it and its `started`."""
+    bedrock.queue(Stream(deltas=WORDS, delay=delay))
     first = await socket_for(alice)
     await first.send_json_to(prompt_frame())
     started = await first.receive_json_from()
-    for _ in range(5):
+    for _ in range(seen):
         await first.receive_json_from()
+    return first, started
+
+
+async def test_second_socket_attaches_mid_stream_and_gets_the_whole_answer(bedrock, alice, socket_for):
+    first, started = await answer_under_way(bedrock, alice, socket_for, delay=0.02, seen=5)
 
     second = await socket_for(alice)
     await second.send_json_to({"type": "attach", "message": started["message"]})
@@ -51,12 +57,7 @@ async def test_attach_racing_the_deltas_never_loses_or_repeats_a_word(bedrock, a
 
 
 async def test_attach_with_after_sends_only_what_the_client_lacks(bedrock, alice, socket_for):
-    bedrock.queue(Stream(deltas=WORDS, delay=0.03))
-    first = await socket_for(alice)
-    await first.send_json_to(prompt_frame())
-    started = await first.receive_json_from()
-    for _ in range(6):
-        await first.receive_json_from()
+    first, started = await answer_under_way(bedrock, alice, socket_for, delay=0.03, seen=6)
 
     second = await socket_for(alice)
     await second.send_json_to({"type": "attach", "message": started["message"], "after": 4})
