@@ -5,20 +5,20 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
+from chat.providers import BEDROCK_CONVERSE, BEDROCK_INVOKE, LOCAL, bedrock_provider, family_for
+
 NO_MODEL_MESSAGE = (
     "No model is configured. Set BEDROCK_MODEL_ID (and AWS credentials), or install the embedded local "
     "model with `make setup`, and restart the server."
 )
-LOCAL_KEY = "local"
-# Vendors whose Converse models take top_k as an additional request field.
-TOP_K_VENDORS = ("anthropic.", "mistral.")
+LOCAL_KEY = "local"  # the built-in local model's key in the picker
 
 
 @dataclass(frozen=True)
 class CatalogModel:
     key: str
     label: str
-    provider: str  # "local", "bedrock-converse" or "bedrock-invoke"
+    provider: str  # a name in chat.providers.PROVIDERS
     model_id: str
     defaults: dict = field(default_factory=dict)
     system: str = ""
@@ -29,7 +29,7 @@ class CatalogModel:
             "key": self.key,
             "label": self.label,
             "provider": self.provider,
-            "model_id": self.model_id if self.provider != LOCAL_KEY else "",
+            "model_id": self.model_id if self.provider != LOCAL else "",
             "defaults": self.defaults,
             "system": self.system,
             "accepts_top_k": self.accepts_top_k,
@@ -41,30 +41,16 @@ def seed_defaults() -> dict:
     return {"max_tokens": settings.DEFAULT_MAX_TOKENS, "temperature": settings.DEFAULT_TEMPERATURE}
 
 
-# Cross-region inference profiles put a geography before the vendor: "us.anthropic.claude-…".
-GEO_PREFIXES = {"us", "us-gov", "eu", "apac", "ca", "jp", "au", "global"}
-
-
-def base_model_name(model_id: str) -> str:
-    """'us.anthropic.claude…', or an ARN ending in '…/foundation-model/<id>' or an inference profile -> 'anthropic.claude…'."""
-    name = model_id.rsplit("/", 1)[-1]
-    geo, _, rest = name.partition(".")
-    return rest if geo in GEO_PREFIXES and rest else name
-
-
 def bedrock_model(model_id: str) -> CatalogModel:
-    # Models that only stream through InvokeModel (the seed's Cohere Command text, Titan text) use bedrock-invoke.
-    invoke_only = base_model_name(model_id).startswith(("cohere.command-text", "cohere.command-light-text", "amazon.titan-text"))
-    defaults = seed_defaults()
-    if invoke_only and base_model_name(model_id).startswith("cohere."):
-        defaults |= {"top_p": 0.01, "top_k": 0}  # the seed's p and k
+    family = family_for(model_id)  # None: a model only Converse speaks
+    provider = bedrock_provider(model_id)
     return CatalogModel(
         key=model_id,
         label=f"{model_id} (Bedrock)",
-        provider="bedrock-invoke" if invoke_only else "bedrock-converse",
+        provider=provider,
         model_id=model_id,
-        defaults=defaults,
-        accepts_top_k=invoke_only or base_model_name(model_id).startswith(TOP_K_VENDORS),
+        defaults=seed_defaults() | (family.defaults if family else {}),
+        accepts_top_k=provider == BEDROCK_INVOKE or bool(family and family.converse_top_k),
     )
 
 
@@ -75,7 +61,7 @@ def local_model() -> CatalogModel | None:
     return CatalogModel(
         key=LOCAL_KEY,
         label="SmolLM2 135M (local)" if "SmolLM2-135M" in settings.LOCAL_MODEL_PATH else "Local model",
-        provider="local",
+        provider=LOCAL,
         model_id=settings.LOCAL_MODEL_PATH,
         # A small model rambles and repeats: a shorter answer and some temperature read better.
         defaults={"max_tokens": 512, "temperature": 0.2, "top_p": 0.9, "top_k": 40},
@@ -106,10 +92,10 @@ def available_models() -> list[CatalogModel]:
             key=entry.key,
             label=entry.label,
             provider=entry.provider,
-            model_id=entry.model_id or (settings.LOCAL_MODEL_PATH if entry.provider == LOCAL_KEY else ""),
+            model_id=entry.model_id or (settings.LOCAL_MODEL_PATH if entry.provider == LOCAL else ""),
             defaults=entry.defaults,
             system=entry.system_prompt,
-            accepts_top_k=entry.accepts_top_k or entry.provider != "bedrock-converse",
+            accepts_top_k=entry.accepts_top_k or entry.provider != BEDROCK_CONVERSE,
         )
     return list(models.values())
 

@@ -3,6 +3,8 @@ from django.core.validators import RegexValidator
 from django.db import connection, models
 from django.utils import timezone
 
+from chat import providers
+
 TITLE_LENGTH = 80
 # 3 parameters a row: well inside SQLite's 32,766 and PostgreSQL's 65,535 parameters per statement.
 CHECKPOINT_ROWS_PER_STATEMENT = 500
@@ -198,17 +200,12 @@ class Message(models.Model):
 class CatalogEntry(models.Model):
     """A model staff add (or override, by key) in admin; it is offered at once, with no restart."""
 
-    class Provider(models.TextChoices):
-        LOCAL = "local", "Embedded local model (llama.cpp)"
-        BEDROCK_CONVERSE = "bedrock-converse", "Amazon Bedrock, Converse API"
-        BEDROCK_INVOKE = "bedrock-invoke", "Amazon Bedrock, InvokeModel with the model's own body"
-
     key = models.CharField(
         max_length=200, unique=True,
         validators=[RegexValidator(r"^[A-Za-z0-9._:/@-]+$", "Letters, digits and . _ : / @ - only.")],
         help_text="What the page sends; reuse a built-in key (e.g. 'local') to override or disable that model.")
     label = models.CharField(max_length=200)
-    provider = models.CharField(max_length=32, choices=Provider.choices)
+    provider = models.CharField(max_length=32, choices=providers.PROVIDER_CHOICES)
     model_id = models.CharField(max_length=500, blank=True,
                                 help_text="Bedrock model id, inference profile id or ARN; for local, a GGUF path (blank: the bundled model).")
     defaults = models.JSONField(default=dict, blank=True,
@@ -240,5 +237,5 @@ class CatalogEntry(models.Model):
             validate_params(self.defaults, {})
         except ParamError as error:
             raise ValidationError({"defaults": str(error)}) from None
-        if self.provider != self.Provider.LOCAL and not self.model_id:
+        if self.provider != providers.LOCAL and not self.model_id:
             raise ValidationError({"model_id": "A Bedrock model needs its model id, profile id or ARN."})

@@ -1,101 +1,54 @@
-"""The one small interface every model provider implements.
+"""Model providers: the one small interface (chat.providers.base) and the one table of providers.
 
-A provider turns a GenerationRequest into an async iterator of small typed events and raises
-ProviderError, with a stable code and a sentence fit for a person, for anything that goes wrong.
+A provider's name is stored on every message and catalog entry; PROVIDERS maps it to the provider, as
+healthchecks' TRANSPORTS maps a channel kind to its transport: adding a provider touches this table,
+and the model choices and the catalog follow. Which Bedrock models take which provider is decided by
+the table of model families in chat.providers.bedrock_invoke (FAMILIES).
 """
 
-from __future__ import annotations
+from chat.providers.base import (
+    ERROR_MESSAGES,
+    Alive,
+    Event,
+    GenerationRequest,
+    Provider,
+    ProviderError,
+    Queued,
+    Started,
+    StopReason,
+    TextDelta,
+    Usage,
+)
+from chat.providers.bedrock import BedrockConverseProvider
+from chat.providers.bedrock_invoke import BedrockInvokeProvider, family_for
+from chat.providers.local import LocalProvider
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+__all__ = [
+    "ERROR_MESSAGES", "Alive", "Event", "GenerationRequest", "Provider", "ProviderError", "Queued", "Started",
+    "StopReason", "TextDelta", "Usage", "family_for",
+    "LOCAL", "BEDROCK_CONVERSE", "BEDROCK_INVOKE", "PROVIDERS", "PROVIDER_CHOICES", "provider_for", "bedrock_provider",
+]
 
+LOCAL, BEDROCK_CONVERSE, BEDROCK_INVOKE = "local", "bedrock-converse", "bedrock-invoke"
 
-@dataclass(frozen=True)
-class GenerationRequest:
-    model_id: str
-    messages: list[dict]  # [{"role": "user" | "assistant", "text": "..."}], alternating, ending with the user
-    params: dict = field(default_factory=dict)  # validated: max_tokens, temperature, top_p, top_k, stop_sequences
-    system: str = ""
-    accepts_top_k: bool = False  # Converse: send top_k as an additional model request field
-
-
-@dataclass(frozen=True)
-class Started:
-    """The upstream accepted the request; request_id is its id for support (Bedrock's x-amzn-RequestId)."""
-
-    request_id: str = ""
-
-
-@dataclass(frozen=True)
-class TextDelta:
-    text: str
-
-
-@dataclass(frozen=True)
-class Usage:
-    input_tokens: int | None
-    output_tokens: int | None
-
-
-@dataclass(frozen=True)
-class StopReason:
-    reason: str
-
-
-@dataclass(frozen=True)
-class Queued:
-    """Waiting for the model: `position` generations are ahead of this one."""
-
-    position: int
-
-
-@dataclass(frozen=True)
-class Alive:
-    """The upstream sent something we have no use for (messageStart, contentBlockStop…): it is not idle."""
-
-
-Event = Started | Queued | Alive | TextDelta | Usage | StopReason
-
-# Sentences shown to the user for each stable error code. The raw upstream text goes to the log only.
-ERROR_MESSAGES = {
-    "throttled": "The model is receiving too many requests right now. Please wait a moment and try again.",
-    "access_denied": "This server is not allowed to use the model. Ask an administrator to check its AWS access.",
-    "model_not_found": "The model could not be found. Ask an administrator to check the model id and region.",
-    "validation": "The model rejected the request. Try a shorter prompt or different parameters.",
-    "model_error": "The model ran into a problem while answering. Please try again.",
-    "service_unavailable": "The model service is unavailable right now. Please try again in a minute.",
-    "timeout": "The model took too long to respond. Please try again.",
-    "local_model_error": "The local model could not answer. Ask an administrator to check the server log.",
-    "internal": "Something went wrong on our side. The error has been logged.",
+# name -> (what staff read in admin, the provider class)
+PROVIDERS: dict[str, tuple[str, type[Provider]]] = {
+    LOCAL: ("Embedded local model (llama.cpp)", LocalProvider),
+    BEDROCK_CONVERSE: ("Amazon Bedrock, Converse API", BedrockConverseProvider),
+    BEDROCK_INVOKE: ("Amazon Bedrock, InvokeModel with the model's own body", BedrockInvokeProvider),
 }
-
-
-class ProviderError(Exception):
-    """The one error a provider raises: a stable code, and a message fit for a person."""
-
-    def __init__(self, code: str, message: str | None = None, *, request_id: str = ""):
-        self.code = code if code in ERROR_MESSAGES else "internal"
-        self.message = message or ERROR_MESSAGES[self.code]
-        self.request_id = request_id
-        super().__init__(f"{self.code}: {self.message}")
-
-
-class Provider:
-    """Base class: `stream()` yields events until the answer ends; closing the iterator cancels upstream."""
-
-    name = ""
-
-    def stream(self, request: GenerationRequest) -> AsyncIterator[Event]:
-        raise NotImplementedError
+PROVIDER_CHOICES = [(name, label) for name, (label, _) in PROVIDERS.items()]
 
 
 def provider_for(name: str) -> Provider:
-    from chat.providers.bedrock import BedrockConverseProvider
-    from chat.providers.bedrock_invoke import BedrockInvokeProvider
-    from chat.providers.local import LocalProvider
-
-    providers = {provider.name: provider for provider in (BedrockConverseProvider, BedrockInvokeProvider, LocalProvider)}
     try:
-        return providers[name]()
+        _, provider = PROVIDERS[name]
     except KeyError:
         raise ProviderError("internal", f"Unknown provider {name!r}.") from None
+    return provider()
+
+
+def bedrock_provider(model_id: str) -> str:
+    """The provider for a Bedrock model: InvokeModel for the families ConverseStream cannot stream."""
+    family = family_for(model_id)
+    return BEDROCK_INVOKE if family is not None and family.invoke_only else BEDROCK_CONVERSE

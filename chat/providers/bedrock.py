@@ -10,7 +10,7 @@ import botocore.config
 import botocore.exceptions
 from django.conf import settings
 
-from chat.providers import Alive, GenerationRequest, Provider, ProviderError, Started, StopReason, TextDelta, Usage
+from chat.providers.base import Alive, GenerationRequest, Provider, ProviderError, Started, StopReason, TextDelta, Usage
 from chat.providers.threaded import relay_from_thread
 
 log = logging.getLogger(__name__)
@@ -164,8 +164,6 @@ async def stream_from_bedrock(call, stream_key: str, translate, name: str):
 
 
 class BedrockConverseProvider(Provider):
-    name = "bedrock-converse"
-
     async def stream(self, request: GenerationRequest):
         arguments = converse_arguments(request)
         call = lambda: bedrock_client().converse_stream(**arguments)  # noqa: E731

@@ -3,15 +3,16 @@
 ConverseStream hides the model families behind one schema but not every model supports it (Cohere
 Command text, the seed's model, does not). Here a small adapter per family builds the request body and
 reads the family's chunks; the thread, cancellation and error mapping are the Converse provider's.
+FAMILIES, at the end, is the one table of Bedrock model-id prefixes: the catalog asks it too.
 """
 
 import json
 from contextlib import aclosing
+from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from chat.catalog import base_model_name
-from chat.providers import GenerationRequest, Provider, ProviderError, StopReason, TextDelta, Usage
+from chat.providers.base import GenerationRequest, Provider, ProviderError, StopReason, TextDelta, Usage
 from chat.providers.bedrock import bedrock_client, stream_from_bedrock
 
 
@@ -122,27 +123,54 @@ class Mistral:
                 yield StopReason(output["stop_reason"])
 
 
+@dataclass(frozen=True)
+class Family:
+    """A Bedrock model family: the model-id prefixes it covers, and how each of its models is reached."""
+
+    prefixes: tuple[str, ...]
+    body: type  # the adapter speaking its InvokeModel body and chunks
+    invoke_only: bool = False  # ConverseStream cannot stream it: the catalog sends it through InvokeModel
+    converse_top_k: bool = False  # through Converse, it takes top_k as an additional model request field
+    defaults: dict = field(default_factory=dict)  # what the catalog offers beyond the seed's defaults
+
+
 FAMILIES = [
-    ("cohere.command-text", CohereCommandText),
-    ("cohere.command-light-text", CohereCommandText),
-    ("anthropic.", AnthropicMessages),
-    ("amazon.titan-text", TitanText),
-    ("meta.llama", MetaLlama),
-    ("mistral.", Mistral),
+    Family(("cohere.command-text", "cohere.command-light-text"), CohereCommandText, invoke_only=True,
+           defaults={"top_p": 0.01, "top_k": 0}),  # the seed's p and k
+    Family(("anthropic.",), AnthropicMessages, converse_top_k=True),
+    Family(("amazon.titan-text",), TitanText, invoke_only=True),
+    Family(("meta.llama",), MetaLlama),
+    Family(("mistral.",), Mistral, converse_top_k=True),
 ]
+
+# Cross-region inference profiles put a geography before the vendor: "us.anthropic.claude-…".
+GEO_PREFIXES = {"us", "us-gov", "eu", "apac", "ca", "jp", "au", "global"}
+
+
+def base_model_name(model_id: str) -> str:
+    """'us.anthropic.claude…', or an ARN ending in '…/foundation-model/<id>' or an inference profile -> 'anthropic.claude…'."""
+    name = model_id.rsplit("/", 1)[-1]
+    geo, _, rest = name.partition(".")
+    return rest if geo in GEO_PREFIXES and rest else name
+
+
+def family_for(model_id: str) -> Family | None:
+    """The family of a model id, a cross-region inference profile id, or an ARN of either; None for the
+    models only Converse speaks (Amazon Nova, AI21…)."""
+    base = base_model_name(model_id)
+    return next((family for family in FAMILIES if base.startswith(family.prefixes)), None)
 
 
 def adapter_for(model_id: str):
-    """The adapter for a model id, a cross-region inference profile id, or an ARN of either."""
-    base = base_model_name(model_id)
-    for prefix, adapter in FAMILIES:
-        if base.startswith(prefix):
-            return adapter()
-    raise ProviderError(
-        "validation",
-        f"The model {model_id!r} cannot be used here: only Anthropic, Cohere Command text, Amazon Titan text, "
-        "Meta Llama and Mistral models are supported.",
-    )
+    """The body adapter for a model id, a cross-region inference profile id, or an ARN of either."""
+    family = family_for(model_id)
+    if family is None:
+        raise ProviderError(
+            "validation",
+            f"The model {model_id!r} cannot be used here: only Anthropic, Cohere Command text, Amazon Titan text, "
+            "Meta Llama and Mistral models are supported.",
+        )
+    return family.body()
 
 
 def events_from(adapter, chunk: dict):
@@ -154,8 +182,6 @@ def events_from(adapter, chunk: dict):
 
 
 class BedrockInvokeProvider(Provider):
-    name = "bedrock-invoke"
-
     async def stream(self, request: GenerationRequest):
         adapter = adapter_for(request.model_id)  # an unknown family fails here, before any call
         body = json.dumps(adapter.request_body(request))

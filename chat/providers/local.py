@@ -8,7 +8,7 @@ from contextlib import aclosing
 
 from django.conf import settings
 
-from chat.providers import GenerationRequest, Provider, ProviderError, Queued, Started, StopReason, TextDelta, Usage
+from chat.providers.base import GenerationRequest, Provider, ProviderError, Queued, Started, StopReason, TextDelta, Usage
 from chat.providers.threaded import relay_from_thread
 
 log = logging.getLogger(__name__)
@@ -154,8 +154,6 @@ def completion_arguments(request: GenerationRequest, stop: list[str], room: int)
 
 
 class LocalProvider(Provider):
-    name = "local"
-
     async def stream(self, request: GenerationRequest):
         cancelled = threading.Event()
 
