@@ -15,8 +15,6 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
-from chat.dashboard import tokens_per_second
-
 CHUNK_SIZE = 2000
 
 # (heading, value path): the export's columns, in order.
@@ -73,7 +71,7 @@ def csv_cell(value) -> str:
 def message_rows(queryset):
     """Plain dicts for the export columns, read from the database a chunk at a time."""
     if "tokens_per_second" not in queryset.query.annotations:
-        queryset = queryset.annotate(tokens_per_second=tokens_per_second())
+        queryset = queryset.with_tokens_per_second()
     paths = [path for _, path in MESSAGE_COLUMNS]
     for row in queryset.values(*paths).iterator(chunk_size=CHUNK_SIZE):
         yield {heading: row[path] for heading, path in MESSAGE_COLUMNS}

@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import connection, models
+from django.db.models import Case, F, FloatField, When
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from chat import providers
@@ -38,9 +40,25 @@ class Conversation(models.Model):
         return first_line if len(first_line) <= TITLE_LENGTH else first_line[: TITLE_LENGTH - 1] + "…"
 
 
+def tokens_per_second():
+    """Output tokens per second of generation (after the first token), or NULL when it cannot be known:
+    an expression, for annotations and aggregates."""
+    generation_ms = Cast(F("duration_ms"), FloatField()) - Cast(F("ttft_ms"), FloatField())
+    return Case(
+        When(output_tokens__isnull=False, duration_ms__gt=F("ttft_ms"),
+             then=Cast(F("output_tokens"), FloatField()) * 1000.0 / generation_ms),
+        default=None,
+        output_field=FloatField(),
+    )
+
+
 class MessageQuerySet(models.QuerySet):
     def for_user(self, user):
         return self.filter(user=user)
+
+    def with_tokens_per_second(self):
+        """Each message with `tokens_per_second`, computed (and sortable) in the database."""
+        return self.annotate(tokens_per_second=tokens_per_second())
 
     def streaming(self):
         return self.filter(status=Message.Status.STREAMING)

@@ -12,8 +12,8 @@ from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from chat.dashboard import percentiles_by_model, tokens_per_second
-from chat.models import CatalogEntry, Conversation, Message
+from chat.dashboard.queries import percentiles_by_model
+from chat.models import CatalogEntry, Conversation, Message, tokens_per_second
 
 pytestmark = pytest.mark.django_db
 

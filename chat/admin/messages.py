@@ -1,0 +1,190 @@
+"""Every message (a prompt and its answer) for staff review, its exports, and the usage dashboard."""
+
+import json
+
+from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q
+from django.http import HttpResponseBadRequest
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from chat.admin.filters import CreatedRangeFilter, ErrorCodeFilter, ModelKeyFilter
+from chat.admin.history import ReadOnlyHistoryAdmin, preview, status_badge
+from chat.dashboard.charts import charts
+from chat.dashboard.forms import DashboardForm
+from chat.dashboard.queries import usage
+from chat.exports import FORMATS, export_messages
+from chat.models import Message
+
+
+@admin.register(Message)
+class MessageAdmin(ReadOnlyHistoryAdmin):
+    list_display = (
+        "id", "user", "conversation_link", "model_column", "status_badge", "prompt_preview", "answer_preview",
+        "input_tokens", "output_tokens", "ttft", "speed", "duration", "created",
+    )
+    list_display_links = ("id", "prompt_preview")
+    list_filter = (
+        "status", ModelKeyFilter, ("user", admin.RelatedOnlyFieldListFilter), CreatedRangeFilter, ErrorCodeFilter,
+    )
+    search_fields = ("prompt", "response", "user__username")
+    search_help_text = "Searches prompts, answers and usernames."
+    date_hierarchy = "created"
+    list_select_related = ("user", "conversation")
+    list_per_page = 50
+    actions = ["delete_selected", "export_csv", "export_jsonl"]
+    fieldsets = (
+        (None, {"fields": ("user", "conversation_link", "status_badge", "created", "finished")}),
+        ("Prompt", {"fields": ("full_prompt", "system_prompt")}),
+        ("Answer", {"fields": ("answer",)}),
+        ("Model and parameters", {"fields": ("model_key", "model_id", "provider", "parameters")}),
+        ("Outcome", {"fields": ("stop_reason", "error_code", "error_detail", "input_tokens", "output_tokens",
+                                "ttft", "speed", "duration", "seq", "heartbeat_at")}),
+        ("Request", {"fields": ("client_request_id", "upstream_request_id", "client_ip", "user_agent")}),
+    )
+    readonly_fields = [f.name for f in Message._meta.fields] + [
+        "conversation_link", "status_badge", "full_prompt", "system_prompt", "answer", "parameters", "ttft", "speed", "duration",
+    ]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).with_tokens_per_second()
+
+    def is_streaming(self, message):
+        return message.status == Message.Status.STREAMING
+
+    def streaming_filter(self):
+        return Q(status=Message.Status.STREAMING)
+
+    # Columns and read-only fields.
+
+    @admin.display(description="conversation", ordering="conversation__title")
+    def conversation_link(self, message):
+        url = reverse("admin:chat_conversation_change", args=[message.conversation_id])
+        return format_html('<a href="{}">{}</a>', url, preview(str(message.conversation), 40))
+
+    @admin.display(description="model", ordering="model_key")
+    def model_column(self, message):
+        return message.model_key
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, message):
+        return status_badge(message.status)
+
+    @admin.display(description="prompt")
+    def prompt_preview(self, message):
+        return preview(message.prompt)
+
+    @admin.display(description="answer")
+    def answer_preview(self, message):
+        return preview(message.response) if message.response else "—"
+
+    @admin.display(description="TTFT", ordering="ttft_ms")
+    def ttft(self, message):
+        return "—" if message.ttft_ms is None else f"{message.ttft_ms:,} ms"
+
+    @admin.display(description="tokens/s", ordering="tokens_per_second")
+    def speed(self, message):
+        value = getattr(message, "tokens_per_second", None)
+        return "—" if value is None else f"{value:,.1f}"
+
+    @admin.display(description="duration", ordering="duration_ms")
+    def duration(self, message):
+        return "—" if message.duration_ms is None else f"{message.duration_ms / 1000:,.2f} s"
+
+    @admin.display(description="prompt")
+    def full_prompt(self, message):
+        return format_html('<pre class="history-text">{}</pre>', message.prompt)
+
+    @admin.display(description="system prompt")
+    def system_prompt(self, message):
+        system = (message.params or {}).get("system") if isinstance(message.params, dict) else None
+        if not system:
+            return "— (none sent)"
+        if not isinstance(system, str):
+            system = json.dumps(system, indent=2, ensure_ascii=False)
+        return format_html('<pre class="history-text">{}</pre>', system)
+
+    @admin.display(description="parameters")
+    def parameters(self, message):
+        shown = {key: value for key, value in (message.params or {}).items() if key != "system"} if isinstance(message.params, dict) else message.params
+        return format_html('<pre class="history-text">{}</pre>', json.dumps(shown, indent=2, ensure_ascii=False, sort_keys=True))
+
+    @admin.display(description="answer")
+    def answer(self, message):
+        if not message.response:
+            return "— (no answer yet)" if message.status == Message.Status.STREAMING else "— (empty)"
+        return format_html(
+            '<div class="answer-views">'
+            '<section class="answer-rendered" hidden><h3>Rendered (sanitised markdown)</h3><div class="markdown-body" id="answer-rendered"></div></section>'
+            '<section class="answer-raw"><h3>Raw text</h3><pre class="history-text" id="answer-raw">{}</pre></section>'
+            "</div>",
+            message.response,
+        )
+
+    # Views.
+
+    def changelist_view(self, request, extra_context=None):
+        query = request.GET.urlencode()
+        extra_context = {
+            **(extra_context or {}),
+            "export_links": [
+                (label, reverse(f"admin:chat_message_export_{fmt}") + (f"?{query}" if query else ""))
+                for fmt, label in (("csv", "Export CSV"), ("jsonl", "Export JSON Lines"))
+            ],
+            "dashboard_url": reverse("admin:chat_message_dashboard"),
+        }
+        return super().changelist_view(request, extra_context)
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("dashboard/", wrap(self.dashboard_view), name="chat_message_dashboard"),
+            *[path(f"export.{fmt}", wrap(self.export_view), {"fmt": fmt}, name=f"chat_message_export_{fmt}") for fmt in FORMATS],
+            *super().get_urls(),
+        ]
+
+    # Exports: the selected rows (actions) or the whole filtered, searched changelist (links).
+
+    @admin.action(description="Export selected as CSV")
+    def export_csv(self, request, queryset):
+        return export_messages(request, queryset, "csv")
+
+    @admin.action(description="Export selected as JSON Lines")
+    def export_jsonl(self, request, queryset):
+        return export_messages(request, queryset, "jsonl")
+
+    def export_view(self, request, fmt):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        try:
+            changelist = self.get_changelist_instance(request)  # the filters, search, date hierarchy and order
+        except IncorrectLookupParameters:
+            return HttpResponseBadRequest("These filters are not valid; open the list again and export from there.")
+        return export_messages(request, changelist.queryset, fmt)
+
+    # The usage dashboard.
+
+    def dashboard_view(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        form = DashboardForm(request.GET or None)
+        scope = form.scope()
+        if not form.is_bound:
+            form.initial = {"start": scope.start, "end": scope.end}  # show the default range in the inputs
+        report = usage(scope)
+        form.offer_models(report.model_keys)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Usage dashboard",
+            "opts": self.opts,
+            "form": form,
+            "report": report,
+            "charts": charts(report),
+            "history_url": reverse("admin:chat_message_changelist"),
+            "time_zone": timezone.get_current_timezone_name(),
+        }
+        return TemplateResponse(request, "admin/chat/dashboard.html", context)

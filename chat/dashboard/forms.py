@@ -1,0 +1,52 @@
+"""The usage dashboard's form: a date range (the last week by default), a model and a user."""
+
+from datetime import timedelta
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from chat.dashboard.queries import Scope
+from chat.models import CatalogEntry, Message
+
+DEFAULT_DAYS = 7
+MAX_DAYS = 366
+
+
+class DashboardForm(forms.Form):
+    start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="From")
+    end = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="To")
+    # Any key may be asked for; the list offered is set by offer_models() from the range's own figures.
+    model = forms.CharField(required=False, max_length=200, label="Model", widget=forms.Select)
+    user = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label="User")
+
+    def __init__(self, data, *args, **kwargs):
+        super().__init__(data, *args, **kwargs)
+        # Users who have sent a message: read from the index on message.user_id, not the table.
+        users = get_user_model().objects.filter(pk__in=Message.objects.values("user_id")).order_by("username")
+        self.fields["user"].choices = [("", "All users")] + [(user.pk, user.get_username()) for user in users]
+
+    def offer_models(self, keys) -> None:
+        labels = dict(CatalogEntry.objects.values_list("key", "label"))
+        keys = sorted(set(keys) | set(labels) | ({self.data.get("model")} - {None, ""}))
+        self.fields["model"].widget.choices = [("", "All models")] + [
+            (key, f"{labels[key]} ({key})" if key in labels else key) for key in keys
+        ]
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("start"), cleaned.get("end")
+        if start and end:
+            if start > end:
+                raise forms.ValidationError("The start date is after the end date.")
+            if (end - start).days >= MAX_DAYS:
+                raise forms.ValidationError(f"Choose at most {MAX_DAYS} days.")
+        return cleaned
+
+    def scope(self) -> Scope:
+        """The range to show: the valid choices, with the last 7 days (today included) for the rest."""
+        today = timezone.localdate()
+        cleaned = self.cleaned_data if self.is_valid() else {}
+        end = cleaned.get("end") or (cleaned["start"] + timedelta(days=DEFAULT_DAYS - 1) if cleaned.get("start") else today)
+        start = cleaned.get("start") or end - timedelta(days=DEFAULT_DAYS - 1)
+        return Scope(start=start, end=end, model_key=cleaned.get("model") or "", user_id=cleaned.get("user"))
