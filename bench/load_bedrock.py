@@ -10,8 +10,8 @@ with "warmup" gets 3 deltas.
 
 Why not tests/bedrock_server.py's threaded server as is: at 1,000 streams it would run 1,000 threads each
 waking every 20 ms (and its listen backlog is 5), spending the very cores the benchmark measures. This is
-one asyncio loop writing every due frame from a single timer heap; the wire format is the test server's
-(`encode_message`, checked against `event_frame` at start-up), so boto3 parses it exactly as in the tests.
+one asyncio loop writing every due frame from a single timer heap; the bytes come from the test server's
+own encoder (tests/eventstream.py), so boto3 parses them exactly as in the tests.
 """
 
 import argparse
@@ -19,16 +19,16 @@ import asyncio
 import heapq
 import json
 import resource
-import struct
+import socket
 import sys
 import time
-import uuid
-import zlib
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.bedrock_server import EVENTSTREAM_CONTENT_TYPE, encode_message, event_frame  # noqa: E402
+from tests.eventstream import (  # noqa: E402
+    LAST_CHUNK, delta_frame, end_frames, error_response, http_chunk, message_start_frame, stream_head,
+)
 
 TEXT_WIDTH = 24  # "1732662000.123456|" padded: every delta is the same size
 WARMUP_DELTAS = 3
@@ -38,34 +38,6 @@ TICK = 0.001  # seconds
 def raise_nofile() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-def _headers(event_type: str) -> bytes:
-    """The encoded headers of an event message (constant per event type)."""
-    full = encode_message(
-        {":message-type": "event", ":event-type": event_type, ":content-type": "application/json"}, b""
-    )
-    headers_length = struct.unpack("!I", full[4:8])[0]
-    return full[12:12 + headers_length]
-
-
-_DELTA_HEADERS = _headers("contentBlockDelta")
-
-
-def delta_frame(text: str) -> bytes:
-    """event_frame("contentBlockDelta", ...) without re-encoding constant headers for every frame;
-    returned as one HTTP chunk."""
-    payload = json.dumps({"delta": {"text": text}, "contentBlockIndex": 0}).encode()
-    total = 12 + len(_DELTA_HEADERS) + len(payload) + 4
-    prelude = struct.pack("!II", total, len(_DELTA_HEADERS))
-    prelude += struct.pack("!I", zlib.crc32(prelude))
-    message = prelude + _DELTA_HEADERS + payload
-    message += struct.pack("!I", zlib.crc32(message))
-    return b"%X\r\n%s\r\n" % (len(message), message)
-
-
-def chunk(data: bytes) -> bytes:
-    return b"%X\r\n%s\r\n" % (len(data), data)
 
 
 def stamp(sent: float, arrived: float | None = None) -> str:
@@ -136,11 +108,11 @@ class Answer:
             self._finish()
             return False
         now = time.time()
-        self.writer.write(delta_frame(stamp(now, self.arrived if self.sent == 0 else None)))
+        self.writer.write(http_chunk(delta_frame(stamp(now, self.arrived if self.sent == 0 else None))))
         self.sent += 1
         if self.sent < self.deltas:
             return True
-        self.writer.write(end_frames(self.deltas) + b"0\r\n\r\n")
+        self.writer.write(b"".join(http_chunk(frame) for frame in end_frames(self.deltas)) + LAST_CHUNK)
         self._finish()
         return False
 
@@ -149,20 +121,10 @@ class Answer:
             self.finished.set_result(None)
 
 
-def end_frames(deltas: int) -> bytes:
-    return b"".join(
-        chunk(event_frame(kind, payload))
-        for kind, payload in (
-            ("contentBlockStop", {"contentBlockIndex": 0}),
-            ("messageStop", {"stopReason": "end_turn"}),
-            ("metadata", {"usage": {"inputTokens": 7, "outputTokens": deltas, "totalTokens": 7 + deltas},
-                          "metrics": {"latencyMs": 0}}),
-        )
-    )
-
-
 async def serve_connection(reader, writer, scheduler: Scheduler, stats: dict):
     loop = asyncio.get_running_loop()
+    # As real servers do (asyncio sets it too): a frame never waits for the client's delayed ACK.
+    writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         while True:  # keep-alive: botocore reuses pooled connections
             head = await reader.readuntil(b"\r\n\r\n")
@@ -178,20 +140,14 @@ async def serve_connection(reader, writer, scheduler: Scheduler, stats: dict):
                              % (len(reply), reply))
                 continue
             if method != "POST" or not path.split("?")[0].endswith("/converse-stream"):
-                message = b'{"message":"only converse-stream"}'
-                writer.write(b"HTTP/1.1 404 Not Found\r\nx-amzn-ErrorType: UnknownOperationException\r\n"
-                             b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(message), message))
+                writer.write(error_response(404, "UnknownOperationException", "only converse-stream"))
                 continue
             prompt = json.loads(body or b"{}").get("messages", [{}])[-1].get("content", [{}])[0].get("text", "")
             deltas = WARMUP_DELTAS if prompt.startswith("warmup") else scheduler.deltas
             stats["requests"] += 1
             stats["active"] += 1
             stats["peak"] = max(stats["peak"], stats["active"])
-            writer.write(
-                b"HTTP/1.1 200 OK\r\nx-amzn-RequestId: %s\r\nContent-Type: %s\r\nTransfer-Encoding: chunked\r\n\r\n"
-                % (str(uuid.uuid4()).encode(), EVENTSTREAM_CONTENT_TYPE.encode())
-            )
-            writer.write(chunk(event_frame("messageStart", {"role": "assistant"})))
+            writer.write(stream_head() + http_chunk(message_start_frame()))
             answer = Answer(writer, deltas, scheduler.interval, arrived, arrived_loop)
             scheduler.add(answer)
             await answer.finished
@@ -205,8 +161,6 @@ async def serve_connection(reader, writer, scheduler: Scheduler, stats: dict):
 
 async def main(args):
     raise_nofile()
-    # The shortcut encoder must produce exactly the test server's bytes.
-    assert delta_frame("x") == chunk(event_frame("contentBlockDelta", {"delta": {"text": "x"}, "contentBlockIndex": 0}))
     scheduler = Scheduler(args.deltas, args.interval_ms / 1000)
     stats = {"requests": 0, "active": 0, "peak": 0}
     server = await asyncio.start_server(

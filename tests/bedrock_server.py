@@ -4,9 +4,9 @@ The real boto3 ``bedrock-runtime`` client talks to it over HTTP (point ``endpoin
 ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME`` environment variable at ``server.url``), so tests exercise
 botocore's real request signing, event-stream parsing and error mapping instead of a Stubber.
 
-Wire format (see /work/shared/BEDROCK-WIRE.md): 200 responses are an AWS binary event stream sent
-with chunked transfer encoding, one HTTP chunk per event-stream message; errors before the stream are
-an HTTP status with an ``x-amzn-ErrorType`` header and a JSON ``{"message": ...}`` body.
+Wire format (see ../shared/BEDROCK-WIRE.md, encoded by tests/eventstream.py): 200 responses are an AWS
+binary event stream sent with chunked transfer encoding, one HTTP chunk per event-stream message; errors
+before the stream are an HTTP status with an ``x-amzn-ErrorType`` header and a JSON ``{"message": ...}`` body.
 
 Usage::
 
@@ -24,79 +24,31 @@ import json
 import re
 import select
 import socket
-import struct
 import sys
 import threading
 import time
-import uuid
-import zlib
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote
 
-__all__ = [
-    "encode_message",
-    "event_frame",
-    "exception_frame",
-    "Stream",
-    "InvokeStream",
-    "HttpError",
-    "RecordedRequest",
-    "BedrockTestServer",
-]
+try:
+    from .eventstream import (
+        INPUT_TOKENS, LAST_CHUNK, delta_frame, end_frames, error_response, event_frame, exception_frame, http_chunk,
+        message_start_frame, stream_head,
+    )
+except ImportError:  # run as a script
+    from eventstream import (
+        INPUT_TOKENS, LAST_CHUNK, delta_frame, end_frames, error_response, event_frame, exception_frame, http_chunk,
+        message_start_frame, stream_head,
+    )
 
-EVENTSTREAM_CONTENT_TYPE = "application/vnd.amazon.eventstream"
-_HEADER_TYPE_STRING = 7
+__all__ = ["Stream", "InvokeStream", "HttpError", "RecordedRequest", "BedrockTestServer"]
+
 # Sleeps are cut into slices this long so stop() is noticed quickly even during a long stall.
 _SLEEP_SLICE = 0.05
 # The client closing the socket shows up as one of these on write.
 _CLIENT_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
-
-
-# --------------------------------------------------------------------------------------------
-# Event-stream encoding
-# --------------------------------------------------------------------------------------------
-
-def encode_message(headers: dict[str, str], payload: bytes) -> bytes:
-    """Encode one AWS event-stream message whose headers are all strings (type 7)."""
-    encoded_headers = bytearray()
-    for name, value in headers.items():
-        name_bytes = name.encode("utf-8")
-        value_bytes = value.encode("utf-8")
-        encoded_headers += struct.pack("!B", len(name_bytes)) + name_bytes
-        encoded_headers += struct.pack("!BH", _HEADER_TYPE_STRING, len(value_bytes)) + value_bytes
-
-    # 12-byte prelude + headers + payload + 4-byte message CRC.
-    total_length = 12 + len(encoded_headers) + len(payload) + 4
-    prelude = struct.pack("!II", total_length, len(encoded_headers))
-    prelude += struct.pack("!I", zlib.crc32(prelude) & 0xFFFFFFFF)
-    message = prelude + bytes(encoded_headers) + payload
-    return message + struct.pack("!I", zlib.crc32(message) & 0xFFFFFFFF)
-
-
-def event_frame(event_type: str, payload: dict) -> bytes:
-    """An ``event`` message; boto3 yields it as ``{event_type: payload}``."""
-    return encode_message(
-        {
-            ":message-type": "event",
-            ":event-type": event_type,
-            ":content-type": "application/json",
-        },
-        json.dumps(payload).encode("utf-8"),
-    )
-
-
-def exception_frame(exception_type: str, message: str) -> bytes:
-    """An in-stream ``exception`` message; boto3 raises EventStreamError on it."""
-    return encode_message(
-        {
-            ":message-type": "exception",
-            ":exception-type": exception_type,
-            ":content-type": "application/json",
-        },
-        json.dumps({"message": message}).encode("utf-8"),
-    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -111,7 +63,7 @@ class Stream:
     delay: float = 0.02  # slept before each frame, so frames arrive spaced out
     first_delay: float | None = None  # replaces `delay` before the first frame (time to first event)
     stop_reason: str = "end_turn"
-    input_tokens: int = 7
+    input_tokens: int = INPUT_TOKENS
     output_tokens: int | None = None  # None -> len(deltas)
     error_after: int | None = None  # after this many deltas: exception frame, then end
     error_type: str = "modelStreamErrorException"
@@ -167,6 +119,9 @@ class _Stopping(Exception):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # needed for chunked transfer encoding and keep-alive
+    # TCP_NODELAY, as real servers set it: else a frame written just after the headers waits for the
+    # client's delayed ACK (~40 ms) and every time to first token includes that wait.
+    disable_nagle_algorithm = True
     server: _Server
 
     def log_message(self, format, *args):  # noqa: A002 - signature from the base class
@@ -214,22 +169,14 @@ class _Handler(BaseHTTPRequestHandler):
     # -- responses -------------------------------------------------------------------------
 
     def _send_error(self, error: HttpError) -> None:
-        body = json.dumps({"message": error.message}).encode("utf-8")
         try:
-            self.send_response(error.status)
-            self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
-            self.send_header("x-amzn-ErrorType", error.error_type)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-            self.wfile.flush()
+            self.wfile.write(error_response(error.status, error.error_type, error.message))
         except _CLIENT_GONE:
             self.close_connection = True
 
     def _serve_converse(self, stream: Stream, received_at: float) -> None:
         def frames():
-            yield event_frame("messageStart", {"role": "assistant"})
+            yield message_start_frame()
             n = len(stream.deltas)
             # Interruptions are checked at every delta boundary, including after the last delta.
             for i in range(n + 1):
@@ -241,23 +188,10 @@ class _Handler(BaseHTTPRequestHandler):
                     return  # no messageStop: the response just ends
                 if i == n:
                     break
-                yield event_frame(
-                    "contentBlockDelta",
-                    {"delta": {"text": stream.deltas[i]}, "contentBlockIndex": 0},
-                )
-            output_tokens = n if stream.output_tokens is None else stream.output_tokens
-            yield event_frame("contentBlockStop", {"contentBlockIndex": 0})
-            yield event_frame("messageStop", {"stopReason": stream.stop_reason})
-            yield event_frame(
-                "metadata",
-                {
-                    "usage": {
-                        "inputTokens": stream.input_tokens,
-                        "outputTokens": output_tokens,
-                        "totalTokens": stream.input_tokens + output_tokens,
-                    },
-                    "metrics": {"latencyMs": int((time.monotonic() - received_at) * 1000)},
-                },
+                yield delta_frame(stream.deltas[i])
+            yield from end_frames(
+                n if stream.output_tokens is None else stream.output_tokens, stop_reason=stream.stop_reason,
+                input_tokens=stream.input_tokens, latency_ms=int((time.monotonic() - received_at) * 1000),
             )
 
         self._stream(stream, frames(), stream.delay, stream.first_delay)
@@ -273,27 +207,18 @@ class _Handler(BaseHTTPRequestHandler):
     def _stream(self, answer, frames, delay: float, first_delay: float | None) -> None:
         """Send a 200 event-stream response: headers now, then each frame after its delay."""
         try:
-            self.send_response(200)
-            self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
-            self.send_header("Content-Type", EVENTSTREAM_CONTENT_TYPE)
-            self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
+            self.wfile.write(stream_head())
             for index, frame in enumerate(frames):
                 self._sleep(first_delay if index == 0 and first_delay is not None else delay)
-                self._write_chunk(frame)
+                self.wfile.write(http_chunk(frame))  # one write per frame: never split by us
                 answer.frames_sent += 1
-            self._write_chunk(b"")  # terminating 0-length chunk
+            self.wfile.write(LAST_CHUNK)
         except _CLIENT_GONE:
             answer.closed_at = time.monotonic()
             answer.connection_closed.set()
             self.close_connection = True
         except _Stopping:
             self.close_connection = True
-
-    def _write_chunk(self, data: bytes) -> None:
-        # One write per HTTP chunk so a frame is never split across partial sends by us.
-        self.wfile.write(b"%X\r\n%s\r\n" % (len(data), data))
-        self.wfile.flush()
 
     def _sleep(self, seconds: float) -> None:
         """Sleep in small slices; raise _Stopping as soon as the server is being stopped, and notice a

@@ -19,8 +19,10 @@ from botocore.exceptions import ClientError, EventStreamError
 
 try:
     from .bedrock_server import BedrockTestServer, HttpError, InvokeStream, Stream
+    from .eventstream import delta_frame, event_frame
 except ImportError:  # collected without the tests package
     from bedrock_server import BedrockTestServer, HttpError, InvokeStream, Stream
+    from eventstream import delta_frame, event_frame
 
 MODEL_ID = "anthropic.claude-3-haiku-20240307-v1:0"
 MESSAGES = [{"role": "user", "content": [{"text": "Hi"}]}]
@@ -112,6 +114,25 @@ def test_first_delay_applies_before_first_frame(server, client):
     assert first == {"messageStart": {"role": "assistant"}}
     assert time.monotonic() - started >= 0.25
     list(stream)
+
+
+def test_a_frame_sent_at_once_is_not_held_for_the_clients_delayed_ack(server, client):
+    # Without TCP_NODELAY the first frame after the headers waits ~40 ms for the client's delayed ACK.
+    waits = []
+    for _ in range(7):
+        server.queue(Stream(deltas=["x"], delay=0.0, first_delay=0.0))
+        started = time.monotonic()
+        stream = converse(client)["stream"]
+        next(iter(stream))
+        waits.append(time.monotonic() - started)
+        list(stream)
+
+    assert sorted(waits)[3] < 0.025
+
+
+def test_the_delta_shortcut_encodes_the_same_bytes_as_any_event():
+    payload = {"delta": {"text": "héllo \"x\""}, "contentBlockIndex": 0}
+    assert delta_frame('héllo "x"') == event_frame("contentBlockDelta", payload)
 
 
 def test_in_stream_error_after_deltas(server, client):
