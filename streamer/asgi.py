@@ -9,12 +9,16 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+# Daphne's own app (first in INSTALLED_APPS) installed its asyncio reactor during setup: this is that one.
+from twisted.internet import reactor  # noqa: E402
 
 from chat.providers import bedrock, local  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
 
-bedrock.warm_up()
-local.warm_up()
+# Warm the default model up when the server starts serving (daphne runs Twisted's reactor), never on
+# import: tests and tools import this module too. Daphne speaks no ASGI lifespan, so this is its hook.
+reactor.callWhenRunning(bedrock.warm_up)
+reactor.callWhenRunning(local.warm_up)
 
 application = ProtocolTypeRouter(
     {
