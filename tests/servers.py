@@ -44,10 +44,9 @@ def app_env(**overrides: str) -> dict:
 class Daphne:
     """One daphne process serving streamer.asgi, as `make run` starts it."""
 
-    def __init__(self, env: dict, log_path: Path | None = None, command: list[str] | None = None):
+    def __init__(self, env: dict, log_path: Path | None = None):
         self.env = env
         self.log_path = log_path
-        self.command = command or [sys.executable, "-m", "daphne"]  # bench/load.py also runs a patched daphne
         self.process = None
         self.port = None
 
@@ -55,7 +54,7 @@ class Daphne:
         self.port = free_port()
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(
-            [*self.command, "-b", "127.0.0.1", "-p", str(self.port), "streamer.asgi:application"],
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "streamer.asgi:application"],
             cwd=PROJECT, env=self.env, stdout=log, stderr=log,
         )
         deadline = time.monotonic() + 60
