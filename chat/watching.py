@@ -24,9 +24,9 @@ SNAPSHOT_TOKENS = itertools.count(1)
 
 
 class Watcher:
-    """One per socket. Its interface to the rest: chat.relay hands it each frame of a watched message
-    (deliver), chat.runs the snapshot another process sent back (snapshot_reply), both addressing it by
-    the id relay.register gave it; `send` writes a frame to the socket."""
+    """One per socket; `send` writes a frame to it. Its interface: the consumer calls watch, attach and
+    close; chat.relay hands it each frame of a watched message (deliver), and chat.runs the snapshot
+    another process sent back (snapshot_reply), both finding it by the id relay.register gave it."""
 
     def __init__(self, user, send):
         self.user = user
@@ -63,74 +63,74 @@ class Watcher:
         if run is not None:
             self.held.setdefault(message.pk, [])
             await self.watch(message.pk)
-            return await self.send_snapshot(run.snapshot(after), run.done_frame)
+            return await self._send_snapshot(run.snapshot(after), run.done_frame)
         if message.status == Message.Status.STREAMING and await runs.running_elsewhere(message):
-            return await self.request_snapshot(message.pk, after)
-        await self.attach_from_database(message)
+            return await self._request_snapshot(message.pk, after)
+        await self._attach_from_database(message)
 
-    async def attach_from_database(self, message: Message):
+    async def _attach_from_database(self, message: Message):
         if message.status == Message.Status.STREAMING:
             message = await database_sync_to_async(runs.settle_orphan)(message)
-        await self.send_snapshot(message.snapshot_frame(), message.done_frame() if message.is_finished else None)
+        await self._send_snapshot(message.snapshot_frame(), message.done_frame() if message.is_finished else None)
 
-    async def request_snapshot(self, message_id: int, after: int | None):
+    async def _request_snapshot(self, message_id: int, after: int | None):
         """Ask the process running the answer for its snapshot; frames that arrive first are held. If no
-        answer comes (the request or Redis failed, the process is gone), snapshot_overdue settles it."""
+        answer comes (the request or Redis failed, the process is gone), _snapshot_overdue settles it."""
         self.held.setdefault(message_id, [])
         # Only the reply to the latest request counts: a late one would take `delivered` backwards.
         token = self.snapshot_asked[message_id] = next(SNAPSHOT_TOKENS)
-        self.in_background(self.snapshot_overdue(message_id, after, token))
+        self._in_background(self._snapshot_overdue(message_id, after, token))
         await self.watch(message_id, remote=True)
         await runs.ask_for_snapshot(message_id, after, watcher_id=self.id, token=token)
 
-    def in_background(self, coroutine):
+    def _in_background(self, coroutine):
         """Run a step of this socket's own beside its frames; cancelled when the socket goes."""
         if self.closed:
             coroutine.close()
             return
         task = asyncio.get_running_loop().create_task(coroutine)
         self.background.add(task)
-        task.add_done_callback(self.background_done)
+        task.add_done_callback(self._background_done)
 
-    def background_done(self, task: asyncio.Task):
+    def _background_done(self, task: asyncio.Task):
         self.background.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("A background step of a socket of user %s failed", self.user.pk, exc_info=task.exception())
 
-    async def snapshot_overdue(self, message_id: int, after: int | None, token: int):
+    async def _snapshot_overdue(self, message_id: int, after: int | None, token: int):
         await asyncio.sleep(SNAPSHOT_REPLY_SECONDS)
         if self.snapshot_asked.get(message_id) != token:
             return  # answered, or asked again (with a timer of its own)
-        message = await self.owned_message(message_id)
+        message = await self._owned_message(message_id)
         streaming_elsewhere = message.status == Message.Status.STREAMING and await runs.running_elsewhere(message)
         if self.snapshot_asked.get(message_id) != token:
             return  # answered meanwhile
         if streaming_elsewhere:
-            return await self.request_snapshot(message_id, after)  # its process is alive, only slow
-        await self.attach_from_database(message)
+            return await self._request_snapshot(message_id, after)  # its process is alive, only slow
+        await self._attach_from_database(message)
 
     def snapshot_reply(self, event: dict):
-        """The running process's answer to request_snapshot (see chat.runs.control), handled in this
+        """The running process's answer to a snapshot request (see chat.runs.control), handled in this
         socket's background: settling from the database must not hold up the control channel."""
-        self.in_background(self.apply_snapshot_reply(event))
+        self._in_background(self._apply_snapshot_reply(event))
 
-    async def apply_snapshot_reply(self, event: dict):
+    async def _apply_snapshot_reply(self, event: dict):
         message_id = event["message"]
         if self.snapshot_asked.get(message_id) != event.get("token"):
             return  # a reply to an earlier request, or one already answered from the database
         if event["frame"] is None:  # the run ended meanwhile
             del self.snapshot_asked[message_id]
-            return await self.attach_from_database(await self.owned_message(message_id))
-        await self.send_snapshot(event["frame"], event["done"])
+            return await self._attach_from_database(await self._owned_message(message_id))
+        await self._send_snapshot(event["frame"], event["done"])
 
-    async def send_snapshot(self, snapshot: dict, done: dict | None):
+    async def _send_snapshot(self, snapshot: dict, done: dict | None):
         """Send a snapshot (and `done` if the answer has ended), then the frames held while it was taken."""
         message_id = snapshot["message"]
         self.snapshot_asked.pop(message_id, None)  # whatever was asked is answered by this
         self.delivered[message_id] = snapshot["seq"]
         await self.send(snapshot)
         if done is not None:
-            await self.send_done(done)
+            await self._send_done(done)
         for frame in self.held.pop(message_id, ()):
             await self.deliver(frame)  # held again if a gap among them starts a new request
 
@@ -140,9 +140,9 @@ class Watcher:
         if held is not None:
             held.append(frame)
         else:
-            await self.send_frame(frame)
+            await self._send_frame(frame)
 
-    async def send_frame(self, frame: dict):
+    async def _send_frame(self, frame: dict):
         message_id = frame["message"]
         if frame["type"] == "delta":
             last = self.delivered.get(message_id)
@@ -153,18 +153,18 @@ class Watcher:
                 # that reconnects): ask for the text after the last one sent, and hold until it comes.
                 log.warning("Deltas %s..%s of message %s went missing; asking for them", last + 1, frame["seq"] - 1, message_id)
                 self.held[message_id] = [frame]
-                self.in_background(self.request_snapshot(message_id, last))
+                self._in_background(self._request_snapshot(message_id, last))
                 return
             self.delivered[message_id] = frame["seq"]
         elif frame["type"] == "done":
-            return await self.send_done(frame)
+            return await self._send_done(frame)
         await self.send(frame)
 
-    async def send_done(self, frame: dict):
+    async def _send_done(self, frame: dict):
         # A `done` can reach a socket twice (published while it attached); the page sees it once.
         if frame["message"] not in self.finished:
             self.finished.add(frame["message"])
             await self.send(frame)
 
-    async def owned_message(self, message_id: int) -> Message:
+    async def _owned_message(self, message_id: int) -> Message:
         return await database_sync_to_async(Message.objects.owned)(self.user, message_id)
