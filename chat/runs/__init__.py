@@ -12,12 +12,12 @@ chat.relay to every socket watching its message, in this process or (with Redis)
 
 from chat.runs.checkpoints import write_checkpoints
 from chat.runs.control import announce, ask_for_snapshot, ask_to_stop, control_group, multi_process
-from chat.runs.live import RUNS, find_run, stop_background_tasks, wait_for_runs
+from chat.runs.live import find_run, stop_background_tasks, wait_for_runs
 from chat.runs.recovery import ensure_sweeper, interrupt_orphans, orphans_among, running_elsewhere, settle_orphan
 from chat.runs.run import Run, create_run
 
 __all__ = [
-    "RUNS", "Run", "announce", "ask_for_snapshot", "ask_to_stop", "control_group", "create_run", "ensure_sweeper",
+    "Run", "announce", "ask_for_snapshot", "ask_to_stop", "control_group", "create_run", "ensure_sweeper",
     "find_run", "interrupt_orphans", "multi_process", "orphans_among", "running_elsewhere", "settle_orphan",
     "stop_background_tasks", "wait_for_runs", "write_checkpoints",
 ]
