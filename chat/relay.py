@@ -1,16 +1,17 @@
 """Hand a run's frames to the sockets watching its message.
 
-Sockets of this process get each frame by a plain call from the run's task: no channel-layer queue, no
+Each socket has a Watcher (chat.watching), which registers here and is handed each frame of the
+messages it watches by a plain call from the run's task (Watcher.deliver): no channel-layer queue, no
 consumer receive loop and no Channels dispatch (which hops to the database thread before every handler).
 The load benchmark measured those three as most of the server's CPU per delta (bench/load.py).
 
 With several processes (Redis), a process whose sockets watch a run living elsewhere subscribes to its
 message's group on the channel layer once (not once per socket), then asks the run's process for a
 snapshot or a stop; from that ask on, the run also publishes each frame to the group
-(Run.watched_elsewhere), and the subscribed process hands what arrives to its sockets. When the answer is done the watchers are dropped: a
-socket that attaches again watches again. A `done` that never arrives (pub/sub keeps nothing for a
-listener that reconnects; the running process died) is delivered from the database by the process's
-heartbeat check (settle_finished).
+(Run.watched_elsewhere), and the subscribed process hands what arrives to its watchers. When the answer
+is done the watchers are dropped: a socket that attaches again watches again. A `done` that never
+arrives (pub/sub keeps nothing for a listener that reconnects; the running process died) is delivered
+from the database by the process's heartbeat check (settle_finished).
 
 Ordering rests on daphne: its send never suspends, so a frame handed to a socket is written before the
 next one is handed over. An ASGI server whose send can suspend would need a queue per socket here.
@@ -21,23 +22,23 @@ import itertools
 import logging
 import weakref
 
+from channels import DEFAULT_CHANNEL_LAYER
 from channels.layers import get_channel_layer
+
+from chat import loop_tasks
 
 log = logging.getLogger(__name__)
 
-# message id -> this process's sockets watching it (a socket leaves on disconnect or when `done` passes)
+# message id -> this process's watchers of it (one leaves on disconnect or when `done` passes)
 WATCHERS: dict[int, set] = {}
 # message id -> the subscription of this process's relay channel to the group of a run living elsewhere,
 # kept until its `done` passes (even with no socket left: `done` is what ends it)
 _subscriptions: dict[int, asyncio.Task] = {}
 # message id -> an unsubscription in flight, which a new subscription waits for (else it could undo it)
 _leaving: dict[int, asyncio.Task] = {}
-# this process's sockets by id: a snapshot from another process is addressed to (process channel, socket id)
-_sockets: "weakref.WeakValueDictionary[int, object]" = weakref.WeakValueDictionary()
-_socket_ids = itertools.count(1)
-# event loop -> (its listener task, the future of the listener's channel name)
-_listeners: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[asyncio.Task, asyncio.Future]]" = (
-    weakref.WeakKeyDictionary())
+# this process's watchers by id: a snapshot from another process is addressed to (process channel, watcher id)
+_watchers: "weakref.WeakValueDictionary[int, object]" = weakref.WeakValueDictionary()
+_watcher_ids = itertools.count(1)
 
 
 def group_name(message_id: int) -> str:
@@ -45,24 +46,25 @@ def group_name(message_id: int) -> str:
     return f"message.{message_id}"
 
 
-def register(socket) -> int:
-    socket_id = next(_socket_ids)
-    _sockets[socket_id] = socket
-    return socket_id
+def register(watcher) -> int:
+    """A socket's watcher, with the id other processes address its snapshots to."""
+    watcher_id = next(_watcher_ids)
+    _watchers[watcher_id] = watcher
+    return watcher_id
 
 
-def socket(socket_id: int):
-    return _sockets.get(socket_id)
+def find_watcher(watcher_id: int):
+    return _watchers.get(watcher_id)
 
 
-def unregister(socket_id: int) -> None:
-    _sockets.pop(socket_id, None)
+def unregister(watcher_id: int) -> None:
+    _watchers.pop(watcher_id, None)
 
 
-async def watch(socket, message_id: int, *, remote: bool) -> None:
-    """Deliver the message's frames to this socket from now on; `remote` when its run lives in another
+async def watch(watcher, message_id: int, *, remote: bool) -> None:
+    """Deliver the message's frames to this watcher from now on; `remote` when its run lives in another
     process. Returns once frames published from now on will arrive."""
-    WATCHERS.setdefault(message_id, set()).add(socket)
+    WATCHERS.setdefault(message_id, set()).add(watcher)
     if remote:
         subscription = _subscriptions.get(message_id)
         if subscription is None:
@@ -72,21 +74,21 @@ async def watch(socket, message_id: int, *, remote: bool) -> None:
         except Exception:
             if _subscriptions.get(message_id) is subscription:
                 del _subscriptions[message_id]  # the next watch tries again
-            unwatch(socket, [message_id])
+            unwatch(watcher, [message_id])
             raise
 
 
-def unwatch(socket, message_ids) -> None:
+def unwatch(watcher, message_ids) -> None:
     for message_id in message_ids:
         watchers = WATCHERS.get(message_id)
         if watchers is not None:
-            watchers.discard(socket)
+            watchers.discard(watcher)
             if not watchers and message_id not in _subscriptions:
                 del WATCHERS[message_id]
 
 
 async def publish(message_id: int, frame: dict, *, everywhere: bool) -> None:
-    """From a run: deliver to this process's sockets, and with `everywhere` to other processes too."""
+    """From a run: deliver to this process's watchers, and with `everywhere` to other processes too."""
     await deliver(message_id, frame)
     if everywhere:
         try:
@@ -98,9 +100,9 @@ async def publish(message_id: int, frame: dict, *, everywhere: bool) -> None:
 
 
 async def deliver(message_id: int, frame: dict) -> None:
-    for socket in list(WATCHERS.get(message_id, ())):
+    for watcher in list(WATCHERS.get(message_id, ())):
         try:
-            await socket.deliver(frame)
+            await watcher.deliver(frame)
         except Exception:
             # One broken socket must not cost the run or the other sockets their frames.
             log.exception("Delivering a frame of message %s failed", message_id)
@@ -132,48 +134,23 @@ async def _unsubscribe(message_id: int, subscription: asyncio.Task) -> None:
 
 
 async def _listening_channel() -> str:
-    """This process's one channel for frames of runs living elsewhere, with its listener: the task is
-    registered before its first await, so subscriptions racing each other share one channel."""
-    loop = asyncio.get_running_loop()
-    listening = _listeners.get(loop)
-    if listening is None or listening[0].done():
-        channel_ready = loop.create_future()
-        listening = _listeners[loop] = (loop.create_task(_listen(channel_ready), name="relay-listener"), channel_ready)
-    return await asyncio.shield(listening[1])
+    """This process's one channel for frames of runs living elsewhere."""
+    return await loop_tasks.listening_channel("relay-listener", DEFAULT_CHANNEL_LAYER, "relay.", _relay_from_elsewhere)
 
 
-async def _listen(channel_ready: asyncio.Future) -> None:
-    layer = get_channel_layer()
-    try:
-        channel = await layer.new_channel("relay.")
-    except Exception as error:
-        channel_ready.set_exception(error)
-        return
-    channel_ready.set_result(channel)
-    while True:
-        try:
-            event = await layer.receive(channel)
-            frame = event["frame"]
-            await deliver(frame["message"], frame)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("Relaying a frame from another process failed")
-            await asyncio.sleep(0.5)
+async def _relay_from_elsewhere(layer, event: dict) -> None:
+    frame = event["frame"]
+    await deliver(frame["message"], frame)
 
 
-async def stop_listening() -> None:
-    """End this loop's listener and forget all watchers (tests use one event loop per test)."""
+def forget_watchers() -> None:
+    """Forget all watchers and subscriptions (tests use one event loop per test; chat.loop_tasks ends the
+    listener)."""
     WATCHERS.clear()
     for task in [*_subscriptions.values(), *_leaving.values()]:
         task.cancel()
     _subscriptions.clear()
     _leaving.clear()
-    listening = _listeners.pop(asyncio.get_running_loop(), None)
-    if listening is not None:
-        for part in listening:
-            part.cancel()  # the channel's future too: it never resolves if the listener never got a channel
-        await asyncio.gather(*listening, return_exceptions=True)
 
 
 def remote_watched() -> list[int]:

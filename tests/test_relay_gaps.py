@@ -58,8 +58,8 @@ async def test_deltas_lost_between_processes_are_asked_for_and_arrive_in_order(
         redis_layers, streaming_message, alice, socket_for):
     message_id = streaming_message.pk
     control = get_channel_layer("control")
-    # The same prefix as chat.runs.control_channel: channels_redis's core layer reads the process-local
-    # channels of one prefix with one receive loop; another prefix would wait for this process's loop.
+    # The same prefix as chat.runs.control.control_channel: channels_redis's core layer reads the
+    # process-local channels of one prefix with one receive loop; another prefix would wait for this process's loop.
     other_process = await control.new_channel("runs.")
     await control.group_add(runs.control_group(message_id), other_process)
     socket = await socket_for(alice)
