@@ -1,54 +1,16 @@
-from datetime import timedelta
+"""Messages: one turn each, the prompt and the model's answer."""
 
 from django.conf import settings
-from django.core.validators import RegexValidator
-from django.db import IntegrityError, connection, models, transaction
+from django.db import connection, models
 from django.db.models import Case, F, FloatField, When
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from chat import providers
-from chat.frames import FrameError, PromptFrame
-from chat.params import ParamError, validate_params
-from chat.providers import GenerationRequest
+from chat.models.conversations import Conversation
+from chat.models.turns import TurnQuerySetMixin
 
-TITLE_LENGTH = 80
 # 3 parameters a row: well inside SQLite's 32,766 and PostgreSQL's 65,535 parameters per statement.
 CHECKPOINT_ROWS_PER_STATEMENT = 500
-NOT_FOUND = "No such message or conversation."
-
-
-def stale_before():
-    """A streaming message whose last heartbeat is older than this has lost its run (its process died)."""
-    return timezone.now() - timedelta(seconds=settings.STREAM_STALE_SECONDS)
-
-
-class ConversationQuerySet(models.QuerySet):
-    def visible_to(self, user):
-        """The user's own conversations that they have not deleted."""
-        return self.filter(user=user, deleted_at__isnull=True)
-
-
-class Conversation(models.Model):
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations")
-    title = models.CharField(max_length=200, blank=True)
-    created = models.DateTimeField(default=timezone.now, editable=False)
-    updated = models.DateTimeField(default=timezone.now)
-    # A user's delete hides the conversation from them; staff keep the record until purge_history.
-    deleted_at = models.DateTimeField(null=True, blank=True)
-
-    objects = ConversationQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["-updated"]
-
-    def __str__(self):
-        return self.title or f"Conversation {self.pk}"
-
-    @staticmethod
-    def title_from(prompt: str) -> str:
-        first_line = " ".join(prompt.split())
-        return first_line if len(first_line) <= TITLE_LENGTH else first_line[: TITLE_LENGTH - 1] + "…"
 
 
 def tokens_per_second():
@@ -63,89 +25,13 @@ def tokens_per_second():
     )
 
 
-class MessageQuerySet(models.QuerySet):
+class MessageQuerySet(TurnQuerySetMixin, models.QuerySet):
     def for_user(self, user):
         return self.filter(user=user)
 
     def with_tokens_per_second(self):
         """Each message with `tokens_per_second`, computed (and sortable) in the database."""
         return self.annotate(tokens_per_second=tokens_per_second())
-
-    def owned(self, user, message_id: int) -> "Message":
-        # Another user's message and a missing one look the same: ids cannot be probed.
-        message = self.for_user(user).filter(pk=message_id).first()
-        if message is None:
-            raise FrameError("not_found", NOT_FOUND)
-        return message
-
-    def start_turn(self, *, user, prompt: PromptFrame, client_ip: str | None, user_agent: str):
-        """Everything a prompt needs from the database, in one trip to the database thread: save the prompt
-        row before any model is called and return it with the request to send, or for a resent request id
-        (the client lost its socket before `started`) the message saved the first time and None."""
-        from chat import catalog  # not at the top: chat.catalog reads CatalogEntry from this module
-
-        existing = self.for_user(user).filter(client_request_id=prompt.request_id).first()
-        if existing is not None:
-            return existing, None
-        model = catalog.find_model(prompt.model_key)
-        if model is None:
-            if prompt.model_key is None:
-                raise FrameError("no_model", catalog.NO_MODEL_MESSAGE, prompt.request_id)
-            raise FrameError("unknown_model", f"Unknown model '{prompt.model_key}'.", prompt.request_id)
-        params = checked_params(prompt, model)
-        self.check_limits(user, prompt.request_id)
-        try:
-            with transaction.atomic():
-                if prompt.conversation_id is None:
-                    conversation = Conversation.objects.create(user=user, title=Conversation.title_from(prompt.text))
-                else:
-                    conversation = Conversation.objects.visible_to(user).filter(pk=prompt.conversation_id).first()
-                    if conversation is None:
-                        raise FrameError("not_found", NOT_FOUND, prompt.request_id)
-                message = self.create(
-                    conversation=conversation,
-                    user=user,
-                    prompt=prompt.text,
-                    model_key=model.key,
-                    model_id=model.model_id,
-                    provider=model.provider,
-                    params=params,
-                    client_request_id=prompt.request_id,
-                    heartbeat_at=timezone.now(),
-                    client_ip=client_ip,
-                    user_agent=user_agent[:500],
-                )
-        except IntegrityError:  # the same request id raced in from another socket
-            return self.get(user=user, client_request_id=prompt.request_id), None
-        # `params` is saved with the message as the user set it (system prompt included); the request
-        # carries the system prompt separately.
-        return message, GenerationRequest(
-            model_id=model.model_id,
-            messages=message.context_before(settings.CONTEXT_CHAR_BUDGET),
-            params={name: value for name, value in params.items() if name != "system"},
-            system=params.get("system") or model.system,
-            accepts_top_k=model.accepts_top_k,
-        )
-
-    def check_limits(self, user, request_id: str) -> None:
-        """Per-user limits, counted in the database so they hold across processes."""
-        mine = self.for_user(user)
-        running = mine.live(stale_before()).count()
-        if running >= settings.MAX_CONCURRENT_STREAMS:
-            raise FrameError(
-                "too_many_streams",
-                f"You already have {running} answers streaming. Wait for one to finish, or stop one.",
-                request_id,
-            )
-        window_start = timezone.now() - timedelta(minutes=1)
-        recent = list(mine.filter(created__gte=window_start).order_by("created").values_list("created", flat=True))
-        if len(recent) >= settings.PROMPTS_PER_MINUTE:
-            wait = max(1, round((recent[0] - window_start).total_seconds()))
-            raise FrameError(
-                "rate_limited",
-                f"You have sent {len(recent)} prompts in the last minute. Please wait {wait} seconds.",
-                request_id,
-            )
 
     def streaming(self):
         return self.filter(status=Message.Status.STREAMING)
@@ -161,17 +47,6 @@ class MessageQuerySet(models.QuerySet):
     def mark_interrupted(self) -> int:
         """Close these messages as `interrupted`, keeping the text of their last checkpoint."""
         return self.filter(status=Message.Status.STREAMING).update(status=Message.Status.INTERRUPTED, finished=timezone.now())
-
-
-def checked_params(prompt: PromptFrame, model) -> dict:
-    """The prompt's parameters over the model's defaults, without `top_k` for a model that takes none."""
-    try:
-        params = validate_params(prompt.params, model.defaults)
-    except ParamError as error:
-        raise FrameError("invalid_params", str(error), prompt.request_id) from None
-    if "top_k" in (prompt.params or {}) and not model.accepts_top_k:
-        raise FrameError("invalid_params", f"'top_k' is not supported by {model.label}.", prompt.request_id)
-    return {name: value for name, value in params.items() if name != "top_k" or model.accepts_top_k}
 
 
 class Message(models.Model):
@@ -311,45 +186,3 @@ class Message(models.Model):
             messages.append({"role": "assistant", "text": response})
         messages.append({"role": "user", "text": self.prompt})
         return messages
-
-
-class CatalogEntry(models.Model):
-    """A model staff add (or override, by key) in admin; it is offered at once, with no restart."""
-
-    key = models.CharField(
-        max_length=200, unique=True,
-        validators=[RegexValidator(r"^[A-Za-z0-9._:/@-]+$", "Letters, digits and . _ : / @ - only.")],
-        help_text="What the page sends; reuse a built-in key (e.g. 'local') to override or disable that model.")
-    label = models.CharField(max_length=200)
-    provider = models.CharField(max_length=32, choices=providers.PROVIDER_CHOICES)
-    model_id = models.CharField(max_length=500, blank=True,
-                                help_text="Bedrock model id, inference profile id or ARN; for local, a GGUF path (blank: the bundled model).")
-    defaults = models.JSONField(default=dict, blank=True,
-                                help_text='Default parameters, e.g. {"max_tokens": 1000, "temperature": 0.3}.')
-    system_prompt = models.TextField(blank=True)
-    accepts_top_k = models.BooleanField(default=False, help_text="Converse only: the model takes top_k as an additional field.")
-    enabled = models.BooleanField(default=True)
-    position = models.PositiveIntegerField(default=100, help_text="Lower comes first in the picker.")
-    price_per_1k_input = models.DecimalField(
-        "price per 1,000 input tokens", max_digits=12, decimal_places=6, null=True, blank=True,
-        help_text="Optional, in your currency: gives the usage dashboard an estimated cost.")
-    price_per_1k_output = models.DecimalField(
-        "price per 1,000 output tokens", max_digits=12, decimal_places=6, null=True, blank=True)
-    created = models.DateTimeField(default=timezone.now, editable=False)
-
-    class Meta:
-        ordering = ["position", "key"]
-        verbose_name = "catalog model"
-
-    def __str__(self):
-        return self.label
-
-    def clean(self):
-        from django.core.exceptions import ValidationError
-
-        try:
-            validate_params(self.defaults, {})
-        except ParamError as error:
-            raise ValidationError({"defaults": str(error)}) from None
-        if self.provider != providers.LOCAL and not self.model_id:
-            raise ValidationError({"model_id": "A Bedrock model needs its model id, profile id or ARN."})

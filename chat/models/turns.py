@@ -1,0 +1,111 @@
+"""A prompt's database work: save the turn before any model is called, with its limits and parameters
+checked, in one trip to the database thread (MessageQuerySet.start_turn calls in here)."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from chat.frames import FrameError, PromptFrame
+from chat.params import ParamError, validate_params
+from chat.models.conversations import Conversation
+from chat.providers import GenerationRequest
+
+NOT_FOUND = "No such message or conversation."
+
+
+def stale_before():
+    """A streaming message whose last heartbeat is older than this has lost its run (its process died)."""
+    return timezone.now() - timedelta(seconds=settings.STREAM_STALE_SECONDS)
+
+
+def checked_params(prompt: PromptFrame, model) -> dict:
+    """The prompt's parameters over the model's defaults, without `top_k` for a model that takes none."""
+    try:
+        params = validate_params(prompt.params, model.defaults)
+    except ParamError as error:
+        raise FrameError("invalid_params", str(error), prompt.request_id) from None
+    if "top_k" in (prompt.params or {}) and not model.accepts_top_k:
+        raise FrameError("invalid_params", f"'top_k' is not supported by {model.label}.", prompt.request_id)
+    return {name: value for name, value in params.items() if name != "top_k" or model.accepts_top_k}
+
+
+class TurnQuerySetMixin:
+    """The prompt-time methods of MessageQuerySet."""
+
+    def owned(self, user, message_id: int):
+        # Another user's message and a missing one look the same: ids cannot be probed.
+        message = self.for_user(user).filter(pk=message_id).first()
+        if message is None:
+            raise FrameError("not_found", NOT_FOUND)
+        return message
+
+    def start_turn(self, *, user, prompt: PromptFrame, client_ip: str | None, user_agent: str):
+        """Everything a prompt needs from the database, in one trip to the database thread: save the prompt
+        row before any model is called and return it with the request to send, or for a resent request id
+        (the client lost its socket before `started`) the message saved the first time and None."""
+        from chat import catalog  # not at the top: chat.catalog reads CatalogEntry from this module
+
+        existing = self.for_user(user).filter(client_request_id=prompt.request_id).first()
+        if existing is not None:
+            return existing, None
+        model = catalog.find_model(prompt.model_key)
+        if model is None:
+            if prompt.model_key is None:
+                raise FrameError("no_model", catalog.NO_MODEL_MESSAGE, prompt.request_id)
+            raise FrameError("unknown_model", f"Unknown model '{prompt.model_key}'.", prompt.request_id)
+        params = checked_params(prompt, model)
+        self.check_limits(user, prompt.request_id)
+        try:
+            with transaction.atomic():
+                if prompt.conversation_id is None:
+                    conversation = Conversation.objects.create(user=user, title=Conversation.title_from(prompt.text))
+                else:
+                    conversation = Conversation.objects.visible_to(user).filter(pk=prompt.conversation_id).first()
+                    if conversation is None:
+                        raise FrameError("not_found", NOT_FOUND, prompt.request_id)
+                message = self.create(
+                    conversation=conversation,
+                    user=user,
+                    prompt=prompt.text,
+                    model_key=model.key,
+                    model_id=model.model_id,
+                    provider=model.provider,
+                    params=params,
+                    client_request_id=prompt.request_id,
+                    heartbeat_at=timezone.now(),
+                    client_ip=client_ip,
+                    user_agent=user_agent[:500],
+                )
+        except IntegrityError:  # the same request id raced in from another socket
+            return self.get(user=user, client_request_id=prompt.request_id), None
+        # `params` is saved with the message as the user set it (system prompt included); the request
+        # carries the system prompt separately.
+        return message, GenerationRequest(
+            model_id=model.model_id,
+            messages=message.context_before(settings.CONTEXT_CHAR_BUDGET),
+            params={name: value for name, value in params.items() if name != "system"},
+            system=params.get("system") or model.system,
+            accepts_top_k=model.accepts_top_k,
+        )
+
+    def check_limits(self, user, request_id: str) -> None:
+        """Per-user limits, counted in the database so they hold across processes."""
+        mine = self.for_user(user)
+        running = mine.live(stale_before()).count()
+        if running >= settings.MAX_CONCURRENT_STREAMS:
+            raise FrameError(
+                "too_many_streams",
+                f"You already have {running} answers streaming. Wait for one to finish, or stop one.",
+                request_id,
+            )
+        window_start = timezone.now() - timedelta(minutes=1)
+        recent = list(mine.filter(created__gte=window_start).order_by("created").values_list("created", flat=True))
+        if len(recent) >= settings.PROMPTS_PER_MINUTE:
+            wait = max(1, round((recent[0] - window_start).total_seconds()))
+            raise FrameError(
+                "rate_limited",
+                f"You have sent {len(recent)} prompts in the last minute. Please wait {wait} seconds.",
+                request_id,
+            )
