@@ -16,7 +16,7 @@ export function createTurn(promptText, clientId) {
   el.dataset.messageId = '';
   el.dataset.status = 'pending';
 
-  const answer = h('div', markdown ? 'turn-answer' : 'turn-answer plain');
+  const answer = h('div', markdown ? 'turn-answer markdown' : 'turn-answer plain');
   const status = h('div', 'turn-status');
   el.append(h('div', 'turn-prompt', promptText), answer, status);
 
