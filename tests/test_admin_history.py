@@ -5,7 +5,6 @@ from datetime import datetime, timezone as dt_timezone
 
 import pytest
 
-import chat.admin
 from chat.models import Conversation, Message
 
 pytestmark = pytest.mark.django_db
@@ -159,23 +158,17 @@ def test_message_page_shows_the_error(client, staff, history):
     assert "throttled" in html and "The model is busy; try again in a minute." in html
 
 
-def test_answer_is_rendered_as_markdown_once_the_libraries_are_vendored(client, staff, history, tmp_path, monkeypatch):
+def test_answer_is_rendered_by_the_chat_pages_own_markdown_module(client, staff, history):
+    """The rendered view is the chat page's markdown.js (tests/browser/test_admin_rendering.py renders it in a real
+    browser); the template loads it as files only, with no inline script for a Content-Security-Policy to forbid."""
     client.force_login(staff)
-    url = f"/admin/chat/message/{history['fast'].pk}/change/"
-    monkeypatch.setattr(chat.admin, "VENDOR_DIR", tmp_path / "vendor")
-    without = client.get(url).content.decode()
-    assert "No rendered view" in without and 'id="markdown-assets"' not in without
-    assert "Plants turn light into sugar." in without
-
-    for name in ("marked/marked.esm.js", "marked/marked.umd.js", "dompurify/purify.es.mjs", "marked/LICENSE",
-                 "highlight/highlight.min.js"):
-        (tmp_path / "vendor" / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / "vendor" / name).write_text("// vendored")
-    rendered = client.get(url).content.decode()
-    assert "No rendered view" not in rendered
-    assert '"marked": "/static/chat/vendor/marked/marked.umd.js"' in rendered
-    assert '"purify": "/static/chat/vendor/dompurify/purify.es.mjs"' in rendered
-    assert 'id="answer-rendered"' in rendered and "purify.sanitize(" in rendered
+    html = client.get(f"/admin/chat/message/{history['fast'].pk}/change/").content.decode()
+    assert '<script type="module" src="/static/chat/admin-message.js"></script>' in html
+    for vendored in ("chat/vendor/marked/marked.umd.js", "chat/vendor/dompurify/purify.min.js", "chat/markdown.css"):
+        assert f"/static/{vendored}" in html
+    assert 'id="answer-rendered"' in html and "Plants turn light into sugar." in html
+    inline = [tag for tag in re.findall(r"<script\b[^>]*>", html) if "src=" not in tag and "application/json" not in tag]
+    assert inline == []
 
 
 def test_dashboard_is_linked_from_the_admin_index_and_the_history(client, staff, history):
