@@ -5,7 +5,7 @@ import { showNotice } from './notice.js';
 
 export const urls = config.urls;
 
-export class ApiError extends Error {
+class ApiError extends Error {
   constructor(status, message) {
     super(message);
     this.status = status;

@@ -24,7 +24,7 @@ let renderQueued = false;
 
 // ---------- streaming: settled blocks + the open one ----------
 
-export function newStream(turn) {
+function newStream(turn) {
   const tail = h('div', 'md-block md-tail');
   turn.answer.replaceChildren(tail);
   turn.stream = { tail, ...newBlockScan(), tailText: null, nextTailAt: 0, queue: [] }; // queue: settled, not rendered
@@ -32,7 +32,7 @@ export function newStream(turn) {
 
 // Renders what arrived; false when some of it was put off to a later frame: settled blocks beyond a small time
 // budget (a whole answer arriving at once in a snapshot), or the open block when it is costly and ran very recently.
-export function renderStreaming(turn, now) {
+function renderStreaming(turn, now) {
   if (!markdown) {
     turn.answer.textContent = turn.text;
     return true;
