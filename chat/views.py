@@ -1,7 +1,14 @@
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
+from django.urls import get_script_prefix
 
 from chat import catalog
+from chat.routing import websocket_urlpatterns
+
+
+def websocket_path() -> str:
+    """The chat socket's path, from the one route that serves it (the page has no other source for it)."""
+    return get_script_prefix() + str(websocket_urlpatterns[0].pattern)
 
 
 @login_required
@@ -14,6 +21,6 @@ def index(request):
             "models": [{"key": model.key, "label": model.label} for model in models],
             "default_model": models[0].key if models else None,
             "no_model_message": None if models else catalog.NO_MODEL_MESSAGE,
-            "ws_path": "/ws/chat/",
+            "ws_path": websocket_path(),
         },
     )

@@ -167,6 +167,19 @@ def test_answer_has_a_hidden_rendered_view_beside_the_raw_text(client, staff, hi
     assert "No rendered view" not in html
 
 
+def test_answer_is_rendered_by_the_chat_pages_own_markdown_module(client, staff, history):
+    """The rendered view is the chat page's markdown.js (tests/browser/test_admin_rendering.py renders it in a real
+    browser); the template loads it as files only, with no inline script for a Content-Security-Policy to forbid."""
+    client.force_login(staff)
+    html = client.get(f"/admin/chat/message/{history['fast'].pk}/change/").content.decode()
+    assert '<script type="module" src="/static/chat/admin-message.js"></script>' in html
+    for vendored in ("chat/vendor/marked/marked.umd.js", "chat/vendor/dompurify/purify.min.js", "chat/markdown.css"):
+        assert f"/static/{vendored}" in html
+    assert 'id="answer-rendered"' in html and "Plants turn light into sugar." in html
+    inline = [tag for tag in re.findall(r"<script\b[^>]*>", html) if "src=" not in tag and "application/json" not in tag]
+    assert inline == []
+
+
 def test_dashboard_is_linked_from_the_admin_index_and_the_history(client, staff, history):
     client.force_login(staff)
     assert 'href="/admin/chat/message/dashboard/"' in client.get("/admin/").content.decode()

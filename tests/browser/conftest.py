@@ -23,11 +23,12 @@ class LiveApp:
         self.daphne = Daphne(self.env, tmp / "daphne.log").start()
         self.url = self.daphne.url
 
-    def new_user(self) -> tuple[str, str]:
+    def new_user(self, staff: bool = False) -> tuple[str, str]:
         username, password = f"user{uuid.uuid4().hex[:8]}", "a-long-password-7"
         manage(self.env, "shell", "-c",
                f"from django.contrib.auth import get_user_model; "
-               f"get_user_model().objects.create_user('{username}', password='{password}')")
+               f"get_user_model().objects.create_user('{username}', password='{password}', "
+               f"is_staff={staff}, is_superuser={staff})")
         return username, password
 
     def saved(self, message_id: int) -> dict:
@@ -55,6 +56,12 @@ def browser():
         browser.close()
 
 
+def console_error(message, errors: list):
+    """Console errors count as page errors: a module that fails to load (a wrong import path) shows only there."""
+    if message.type == "error" and not message.location["url"].endswith("/favicon.ico"):  # Django's admin names no icon
+        errors.append(message.text)
+
+
 @pytest.fixture
 def page(browser, live_app, bedrock_server):
     """A logged-in page, through the real login form, for a new user."""
@@ -63,6 +70,7 @@ def page(browser, live_app, bedrock_server):
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: console_error(message, errors))
     username, password = live_app.new_user()
     page.goto(f"{live_app.url}/")
     page.fill("#id_username", username)
@@ -73,6 +81,22 @@ def page(browser, live_app, bedrock_server):
     yield page
     context.close()
     assert errors == [], f"JavaScript errors on the page: {errors}"
+
+
+def staff_page(browser, live_app, path: str):
+    """A new staff member's page at `path`, logged in through the admin's own login form: (context, page, errors)."""
+    username, password = live_app.new_user(staff=True)
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: console_error(message, errors))
+    page.goto(f"{live_app.url}/admin/login/?next={path}")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("input[type=submit]")
+    page.wait_for_url(f"**{path}")
+    return context, page, errors
 
 
 def screenshot(page, name: str) -> Path:

@@ -1,0 +1,20 @@
+// What the server knows about this page, from the template (data attributes on #chat and the
+// models json_script block): URLs come from {% url %}, never from string literals in the scripts.
+
+const root = document.getElementById('chat');
+const data = root.dataset;
+const conversationUrl = data.conversationUrl; // the URL of conversation 0: the id goes in its last segment
+
+export const config = Object.freeze({
+  wsPath: data.wsPath,
+  loginUrl: data.loginUrl,
+  urls: {
+    models: data.modelsUrl,
+    conversations: data.conversationsUrl,
+    conversation: (id) => conversationUrl.replace(/\/0\/$/, `/${encodeURIComponent(id)}/`),
+  },
+  // The server says no model is configured: the page is read-only.
+  blocked: data.blocked === 'true',
+  defaultModel: data.defaultModel || null,
+  models: JSON.parse(document.getElementById('models-data')?.textContent || '[]'),
+});

@@ -1,0 +1,120 @@
+// The Parameters panel (#params): the selected model's defaults in the fields, what the user changed,
+// and a parameter the server refused.
+
+import { currentModel } from './models.js';
+import { announce } from './notice.js';
+
+const panel = document.getElementById('params');
+const summary = document.getElementById('params-summary');
+const errorLine = document.getElementById('param-error');
+const topKField = document.getElementById('param-top_k-field');
+const PARAM_NAMES = ['temperature', 'max_tokens', 'top_p', 'top_k', 'stop_sequences', 'system'];
+const NUMBERS = ['temperature', 'max_tokens', 'top_p', 'top_k'];
+const inputs = Object.fromEntries(PARAM_NAMES.map((name) => [name, document.getElementById(`param-${name}`)]));
+
+const formatDefault = (value) => (value == null ? '' : String(value));
+
+// The selected model's defaults (and system prompt) in the fields.
+export function fillParams() {
+  const model = currentModel();
+  const defaults = model?.defaults ?? {};
+  for (const name of NUMBERS) {
+    inputs[name].value = formatDefault(defaults[name]);
+    inputs[name].placeholder = defaults[name] == null ? 'default' : '';
+  }
+  inputs.stop_sequences.value = Array.isArray(defaults.stop_sequences) ? defaults.stop_sequences.join('\n') : '';
+  inputs.system.value = model?.system ?? '';
+  inputs.system.placeholder = model?.system ? '' : 'None';
+  const topK = model ? Boolean(model.accepts_top_k) : true;
+  inputs.top_k.disabled = !topK;
+  topKField.hidden = !topK;
+  clearParamError();
+  updateParamsSummary();
+}
+
+// The fields as values: numbers as numbers; empty fields left out.
+export function readParams() {
+  const values = {};
+  for (const name of NUMBERS) {
+    const input = inputs[name];
+    if (input.disabled) continue;
+    if (input.validity.badInput) return { error: { field: name, message: `'${name}' must be a number.` } };
+    const raw = input.value.trim();
+    if (raw !== '') values[name] = Number(raw);
+  }
+  const stops = inputs.stop_sequences.value.split('\n').map((s) => s.replace(/\r$/, '')).filter((s) => s.trim());
+  if (stops.length) values.stop_sequences = stops;
+  if (inputs.system.value.trim()) values.system = inputs.system.value;
+  return { values };
+}
+
+const sameList = (a, b) => Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => x === b[i]);
+
+// Only what differs from the model's defaults goes in the `prompt` frame.
+export function diffParams(values, model) {
+  const defaults = model?.defaults ?? {};
+  const out = {};
+  for (const [name, value] of Object.entries(values ?? {})) {
+    if (value == null) continue;
+    if (name === 'system') {
+      if (value !== (model?.system ?? '')) out.system = value;
+    } else if (name === 'stop_sequences') {
+      if (!sameList(value, defaults.stop_sequences ?? [])) out.stop_sequences = value;
+    } else if (defaults[name] !== value) {
+      out[name] = value;
+    }
+  }
+  return out;
+}
+
+function updateParamsSummary() {
+  const { values } = readParams();
+  const changed = values ? Object.keys(diffParams(values, currentModel())) : [];
+  // Shown next to "Parameters" by CSS (attr()), so the summary's own text stays "Parameters".
+  if (changed.length) summary.dataset.custom = `${changed.length} changed`;
+  else delete summary.dataset.custom;
+}
+
+// Opens the panel on the message; returns the field's input when `field` names one.
+export function showParamError(field, message) {
+  clearParamError();
+  errorLine.textContent = message;
+  errorLine.hidden = false;
+  panel.open = true;
+  errorLine.scrollIntoView({ block: 'nearest' });
+  const input = Object.hasOwn(inputs, field ?? '') ? inputs[field] : null;
+  if (input) {
+    input.setAttribute('aria-invalid', 'true');
+    input.setAttribute('aria-errormessage', 'param-error');
+  }
+  return input;
+}
+
+export function clearParamError() {
+  errorLine.hidden = true;
+  errorLine.textContent = '';
+  for (const input of Object.values(inputs)) {
+    input.removeAttribute('aria-invalid');
+    input.removeAttribute('aria-errormessage');
+  }
+}
+
+export function initParams() {
+  document.getElementById('params-reset').addEventListener('click', () => {
+    fillParams();
+    announce('Parameters reset to the model defaults.');
+  });
+  for (const input of Object.values(inputs)) {
+    input.addEventListener('input', () => {
+      if (input.hasAttribute('aria-invalid')) clearParamError();
+      updateParamsSummary();
+    });
+  }
+  panel.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape' && panel.open) {
+      event.preventDefault();
+      panel.open = false;
+      panel.querySelector('summary').focus();
+    }
+  });
+}

@@ -1,0 +1,237 @@
+// Answers on the page. Deltas arrive far faster than the screen refreshes: they are collected and put on the
+// page at most once per animation frame. While an answer streams only its last, open block is parsed again;
+// settled blocks are rendered once and kept. A long finished answer is rendered a few blocks per frame.
+
+import { h } from './dom.js';
+import { markdown, newBlockScan, settledBlocks, splitBlocks } from './markdown.js';
+import { isFinished, updateLiveMetrics } from './turn.js';
+
+const pendingText = new Map(); // turn -> text received since the last frame
+const dirtyTurns = new Set();  // text changed, render put off
+let frameRequested = false;
+let lastFlushAt = 0;
+let flushGap = 0; // ms between DOM updates: grows when an update is costly (a long answer, a busy machine)
+
+// Answers up to this long are rendered again as a whole when they finish (exact output: link references, list
+// numbering); longer ones keep their blocks, as parsing a long answer at once would hold up the page.
+const EXACT_RENDER_CHARS = 6000;
+// Settled blocks rendered per frame beyond this are put off to the next one (a whole answer in a snapshot).
+const BLOCK_BUDGET_MS = 12;
+
+// Finished answers waiting to be rendered, newest last; until then each shows its plain text.
+const renderQueue = [];
+let renderQueued = false;
+
+// ---------- streaming: settled blocks + the open one ----------
+
+function newStream(turn) {
+  const tail = h('div', 'md-block md-tail');
+  turn.answer.replaceChildren(tail);
+  turn.stream = { tail, ...newBlockScan(), tailText: null, nextTailAt: 0, queue: [] }; // queue: settled, not rendered
+}
+
+// Renders what arrived; false when some of it was put off to a later frame: settled blocks beyond a small time
+// budget (a whole answer arriving at once in a snapshot), or the open block when it is costly and ran very recently.
+function renderStreaming(turn, now) {
+  if (!markdown) {
+    turn.answer.textContent = turn.text;
+    return true;
+  }
+  if (!turn.stream) newStream(turn);
+  const st = turn.stream;
+  for (const block of settledBlocks(st, turn.text)) st.queue.push(block);
+  if (st.queue.length) {
+    const t0 = performance.now();
+    while (st.queue.length && performance.now() - t0 < BLOCK_BUDGET_MS) {
+      const el = h('div', 'md-block');
+      el.append(markdown.render(st.queue.shift()));
+      turn.answer.insertBefore(el, st.tail);
+    }
+    // The open block's old rendering is now (part of) a settled block: never show it twice.
+    st.tail.replaceChildren();
+    st.tailText = null;
+    if (st.queue.length) return false;
+  }
+  const tailText = turn.text.slice(st.blockStart);
+  if (tailText === st.tailText) return true;
+  if (now < st.nextTailAt) return false;
+  const t0 = performance.now();
+  st.tail.replaceChildren(markdown.render(tailText));
+  st.tailText = tailText;
+  // A big open block (a long code listing, a list with no blank line) is parsed less often: at most ~25% of the time.
+  const cost = performance.now() - t0;
+  st.nextTailAt = cost > 4 ? t0 + Math.min(cost * 4, 400) : 0;
+  return true;
+}
+
+// The whole text of a streaming turn again (a reload, a snapshot): rendered now, or over the next frames.
+export function restartStream(turn) {
+  newStream(turn);
+  if (!renderStreaming(turn, Infinity)) renderLater(turn);
+}
+
+// A finished turn whose blocks are all on the page: the open block becomes an ordinary one.
+function sealStream(turn) {
+  turn.stream?.tail.classList.remove('md-tail');
+  turn.stream = null;
+}
+
+// Render what is left over the next frames (a turn that finished, or got a snapshot, with much still to render).
+function renderLater(turn) {
+  dirtyTurns.add(turn);
+  requestFrame();
+}
+
+// ---------- finished answers ----------
+
+// A finished answer's final look. A streamed one only settles its open block (or is rendered whole if short);
+// one opened from the server is rendered a few blocks at a time, off to the side, then swapped in.
+export function renderFinal(turn) {
+  dirtyTurns.delete(turn);
+  turn.renderJob = null;
+  turn.answer.classList.remove('pending-render');
+  if (!markdown) {
+    turn.stream = null;
+    turn.answer.textContent = turn.text;
+    return;
+  }
+  if (!turn.text) {
+    turn.stream = null;
+    turn.answer.replaceChildren();
+    return;
+  }
+  if (turn.text.length <= EXACT_RENDER_CHARS) {
+    turn.stream = null;
+    const block = h('div', 'md-block');
+    block.append(markdown.render(turn.text));
+    turn.answer.replaceChildren(block);
+    return;
+  }
+  if (turn.stream) {
+    if (renderStreaming(turn, Infinity)) sealStream(turn);
+    else renderLater(turn); // flushText seals it when done
+    return;
+  }
+  queueFinalRender(turn);
+}
+
+// Renders queued turns within a small time budget per frame, newest first.
+export function queueFinalRender(turn) {
+  turn.stream = null;
+  turn.answer.textContent = turn.text;
+  turn.answer.classList.add('pending-render');
+  turn.renderJob = { turn, blocks: null, index: 0 };
+  renderQueue.push(turn.renderJob);
+  if (!renderQueued) {
+    renderQueued = true;
+    requestAnimationFrame(drainRenderQueue);
+  }
+}
+
+// One step of a queued render; true when the turn is done.
+function renderStep(job) {
+  const { turn } = job;
+  if (turn.renderJob !== job) return true; // rendered another way meanwhile
+  if (!markdown || turn.text.length <= EXACT_RENDER_CHARS) {
+    renderFinal(turn);
+    return true;
+  }
+  if (!job.blocks) {
+    // Blocks go straight onto the page, a few per task, so the browser styles and lays them out in small steps too.
+    job.blocks = splitBlocks(turn.text);
+    turn.answer.classList.remove('pending-render');
+    turn.answer.replaceChildren();
+    return false;
+  }
+  const el = h('div', 'md-block');
+  el.append(markdown.render(job.blocks[job.index]));
+  turn.answer.append(el);
+  job.index += 1;
+  if (job.index < job.blocks.length) return false;
+  turn.renderJob = null;
+  return true;
+}
+
+function drainRenderQueue() {
+  const t0 = performance.now();
+  while (renderQueue.length && performance.now() - t0 < 12) {
+    if (renderStep(renderQueue[renderQueue.length - 1])) renderQueue.pop();
+  }
+  // One slice per frame: the browser then styles and lays out each slice on its own.
+  if (renderQueue.length) requestAnimationFrame(drainRenderQueue);
+  else renderQueued = false;
+}
+
+// ---------- text arriving ----------
+
+function requestFrame() {
+  if (frameRequested) return;
+  frameRequested = true;
+  const wait = lastFlushAt + flushGap - performance.now();
+  if (wait > 8) setTimeout(() => requestAnimationFrame(flushText), wait);
+  else requestAnimationFrame(flushText);
+}
+
+// Buffered text lands in turn.text (before a turn shows its final status, say).
+export function takePending(turn) {
+  const text = pendingText.get(turn);
+  if (text === undefined) return;
+  pendingText.delete(turn);
+  turn.text += text;
+}
+
+function flushText() {
+  frameRequested = false;
+  if (pendingText.size === 0 && dirtyTurns.size === 0) return;
+  const now = performance.now();
+  lastFlushAt = now;
+  for (const [turn, text] of pendingText) {
+    turn.text += text;
+    dirtyTurns.add(turn);
+  }
+  pendingText.clear();
+  for (const turn of dirtyTurns) {
+    if (isFinished(turn) && !turn.stream) {
+      dirtyTurns.delete(turn);
+    } else if (renderStreaming(turn, isFinished(turn) ? Infinity : now)) {
+      dirtyTurns.delete(turn);
+      if (isFinished(turn)) sealStream(turn);
+    }
+    updateLiveMetrics(turn, now);
+  }
+  // At most ~30 updates a second (plenty for reading), fewer when one is costly (a long answer, a busy machine):
+  // the page spends at most about a quarter of its time on them, leaving room for the browser's layout and paint.
+  flushGap = Math.min(Math.max(33, (performance.now() - now) * 4), 150);
+  if (dirtyTurns.size) requestFrame();
+}
+
+// A whole-answer snapshot: it replaces whatever the turn shows.
+export function replaceText(turn, text, seq) {
+  if (seq < turn.lastSeq) {
+    // An older checkpoint (e.g. of an interrupted run) than what already arrived here:
+    // keep the longer text the user has seen, unless the two disagree.
+    takePending(turn);
+    if (turn.text.startsWith(text)) return;
+  }
+  pendingText.delete(turn);
+  turn.text = text;
+  turn.lastSeq = seq;
+  if (isFinished(turn)) renderFinal(turn);
+  else restartStream(turn);
+}
+
+export function applyDelta(turn, seq, text) {
+  if (Number.isFinite(seq)) {
+    if (seq <= turn.lastSeq) return; // already applied (duplicate delivery, or inside a snapshot)
+    turn.lastSeq = seq;
+  }
+  pendingText.set(turn, (pendingText.get(turn) ?? '') + text);
+  requestFrame();
+}
+
+// The open conversation is left: nothing of its turns is rendered any more.
+export function dropRendering() {
+  pendingText.clear();
+  dirtyTurns.clear();
+  renderQueue.length = 0;
+}

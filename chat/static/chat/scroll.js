@@ -1,0 +1,24 @@
+// The answers scroll along with new text while the reader is at the bottom.
+
+const scroller = document.getElementById('chat-scroll');
+let stick = true;
+
+function nearBottom() {
+  return scroller.scrollHeight - (scroller.scrollTop + scroller.clientHeight) < 120;
+}
+
+export function scrollToBottom() {
+  stick = true;
+  scroller.scrollTop = scroller.scrollHeight;
+}
+
+// The scroll happens in a ResizeObserver callback, after the browser's own layout, so streaming never forces an
+// extra synchronous layout; scrolling up stops following.
+export function followBottom(content) {
+  scroller.addEventListener('scroll', () => { stick = nearBottom(); }, { passive: true });
+  const observer = new ResizeObserver(() => {
+    if (stick) scroller.scrollTop = scroller.scrollHeight;
+  });
+  observer.observe(content);
+  observer.observe(scroller);
+}

@@ -1,0 +1,167 @@
+// One turn on the page: the prompt, the answer, and its status line (live indicator while it runs,
+// badge, figures and Copy / Regenerate once it ends). The registry of turns is turns.js.
+
+import { button, h } from './dom.js';
+import { markdown } from './markdown.js';
+import { manyModels, modelLabel } from './models.js';
+
+const FINISHED = new Set(['complete', 'stopped', 'error', 'interrupted']);
+const BADGE_TEXT = { complete: 'Done', stopped: 'Stopped', error: 'Error', interrupted: 'Interrupted' };
+const INTERRUPTED_NOTE = 'The server stopped before the answer finished; the text so far is kept.';
+const STOPPED_NOTE = 'Stopped before the end; the text so far is kept.';
+
+export function createTurn(promptText, clientId) {
+  const el = h('article', 'turn');
+  el.dataset.clientId = clientId;
+  el.dataset.messageId = '';
+  el.dataset.status = 'pending';
+
+  const answer = h('div', markdown ? 'turn-answer markdown' : 'turn-answer plain');
+  const status = h('div', 'turn-status');
+  el.append(h('div', 'turn-prompt', promptText), answer, status);
+
+  const turn = {
+    clientId,
+    messageId: null,
+    el,
+    answer,
+    status,
+    text: '',                // the raw markdown so far (what Copy copies)
+    stream: null,            // block-splitting state while streaming (render.js)
+    renderJob: null,         // a finished answer being rendered a few blocks at a time (render.js)
+    liveMetrics: h('span', 'turn-live-metrics'),
+    lastSeq: -Infinity,
+    stopRequested: false,
+    stopSocket: null,        // the socket the last `stop` went out on (one per socket is enough)
+    request: null,           // {text, conversation, model, params} as first sent: a resend must be identical
+    origin: null,            // {text, model, params}: what Regenerate sends again
+    model: null,             // the model key the server used (`started`)
+    conversation: null,      // from `started`
+    reconnecting: false,     // the socket dropped; not attached again yet
+    awaitingSnapshot: false, // `attach` sent, `snapshot` not yet here
+    held: null,              // deltas that overtook the snapshot: Map seq -> text
+    refetched: false,        // a full snapshot was already asked for after a mismatched slice
+    queued: false,           // waiting in the model's line (`queued`)
+    lastFrameAt: null,       // performance.now() of the last frame about it
+    sentAt: null,            // performance.now() when the prompt went out (client-side time to first token)
+    firstDeltaAt: null,
+    deltas: 0,
+    metricsAt: 0,
+  };
+  turn.liveMetrics.title = 'Measured in this browser: time from sending to the first text, '
+    + 'and streamed chunks per second (about tokens per second).';
+  showLive(turn, 'Waiting…', true);
+  return turn;
+}
+
+export const isFinished = (turn) => FINISHED.has(turn.el.dataset.status);
+
+// The kind of badge a saved or `done` status gets; anything unknown is an error.
+export const outcomeKind = (status) => (Object.hasOwn(BADGE_TEXT, status) ? status : 'error');
+
+// What showOutcome needs, from a `done` frame or a saved message (the two carry the same fields).
+export function outcomeInfo(record) {
+  return {
+    usage: record.usage,
+    metrics: record.metrics,
+    stopReason: record.stop_reason,
+    detail: record.error?.detail || (record.status === 'interrupted' ? INTERRUPTED_NOTE : undefined),
+    code: record.error?.code,
+  };
+}
+
+// Where the message lives: the page finds the turn by its message id from now on (turns.js keeps the index).
+export function setMessage(turn, messageId, conversation) {
+  turn.messageId = messageId;
+  turn.conversation = conversation;
+  turn.el.dataset.messageId = String(messageId);
+}
+
+// A pulsing dot plus a label; while streaming the label is for screen readers only.
+export function showLive(turn, label, visibleLabel) {
+  const live = h('span', 'live');
+  live.append(h('span', 'live-dot'), h('span', visibleLabel ? 'live-label' : 'sr-only', label));
+  live.firstChild.setAttribute('aria-hidden', 'true');
+  turn.status.replaceChildren(live, turn.liveMetrics);
+  if (turn.reconnecting) addReconnectingNote(live);
+}
+
+function addReconnectingNote(live) {
+  live.classList.add('live-reconnecting');
+  live.append(h('span', 'live-note', 'Reconnecting…'));
+}
+
+// A small note on the live indicator while the turn's socket is gone; the turn itself stays as it is.
+export function setReconnecting(turn, on) {
+  if (turn.reconnecting === on) return;
+  turn.reconnecting = on;
+  const live = turn.status.querySelector('.live');
+  if (!live) return; // finished: the badge has replaced the indicator
+  if (on) {
+    addReconnectingNote(live);
+  } else {
+    live.classList.remove('live-reconnecting');
+    live.querySelector('.live-note')?.remove();
+  }
+}
+
+function formatMs(ms) {
+  return Math.round(ms) < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+// Client-side: from sending to the first delta, then deltas per second (about tokens per second).
+export function updateLiveMetrics(turn, now, force = false) {
+  if (turn.firstDeltaAt == null || isFinished(turn)) return;
+  if (!force && now - turn.metricsAt < 250) return;
+  turn.metricsAt = now;
+  const parts = [];
+  if (turn.sentAt != null) parts.push(`first token ${formatMs(turn.firstDeltaAt - turn.sentAt)}`);
+  const seconds = (now - turn.firstDeltaAt) / 1000;
+  if (turn.deltas > 1 && seconds >= 0.2) {
+    const rate = (turn.deltas - 1) / seconds;
+    parts.push(`~${rate < 10 ? rate.toFixed(1) : Math.round(rate)} tok/s`);
+  }
+  const text = parts.join(' · ');
+  if (turn.liveMetrics.textContent !== text) turn.liveMetrics.textContent = text;
+}
+
+function summarize({ usage, metrics, stopReason }) {
+  const parts = [];
+  if (Number.isFinite(usage?.input_tokens) && Number.isFinite(usage?.output_tokens)) {
+    parts.push(`${usage.input_tokens} in / ${usage.output_tokens} out tokens`);
+  }
+  if (Number.isFinite(metrics?.ttft_ms)) parts.push(`first token ${formatMs(metrics.ttft_ms)}`);
+  if (Number.isFinite(metrics?.duration_ms)) parts.push(formatMs(metrics.duration_ms));
+  if (stopReason === 'max_tokens') parts.push('length limit reached');
+  return parts;
+}
+
+// The finished look of a turn: badge, numbers, the sentence for a person, Copy and Regenerate.
+export function showOutcome(turn, kind, info) {
+  turn.el.dataset.status = kind;
+  const badge = h('span', `badge badge-${kind}`, BADGE_TEXT[kind]);
+  if (info.code) badge.title = info.code;
+  const parts = summarize(info);
+  turn.status.replaceChildren(badge);
+  if (parts.length) turn.status.append(h('span', 'turn-metrics', ` · ${parts.join(' · ')}`));
+  const model = turn.model || turn.origin?.model;
+  if (model && manyModels()) turn.status.append(h('span', 'turn-model', ` · ${modelLabel(model)}`));
+
+  turn.el.querySelector('.turn-error, .turn-note')?.remove();
+  if (kind === 'error' || info.detail) {
+    const detail = info.detail || 'The answer could not be completed.';
+    turn.status.after(h('p', 'turn-error', detail));
+  } else if (kind === 'stopped') {
+    turn.status.after(h('p', 'turn-note', STOPPED_NOTE));
+  }
+
+  if (!turn.el.querySelector('.turn-actions')) {
+    const actions = h('div', 'turn-actions');
+    const copy = button('button button-quiet button-small turn-copy', 'Copy');
+    copy.title = 'Copy the answer as markdown';
+    const regenerate = button('button button-quiet button-small turn-regenerate', 'Regenerate');
+    regenerate.title = 'Ask the same prompt again, with the same model and parameters';
+    actions.append(copy, regenerate);
+    turn.el.append(actions);
+  }
+}
