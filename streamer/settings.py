@@ -5,11 +5,12 @@ environment stops the process at start-up instead of surfacing as odd behaviour 
 """
 
 import os
-import secrets
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
+
+from streamer.private_files import private_dir, private_sqlite_file, read_or_create_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -101,19 +102,10 @@ def database_from_url(url: str) -> dict:
 
 
 DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "data")))
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+private_dir(DATA_DIR)  # 0700: it holds the database and the secret key
 
-
-def dev_secret_key() -> str:
-    """A key generated once and kept in the git-ignored data folder, so sessions survive restarts."""
-    key_file = DATA_DIR / "secret_key"
-    if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(50))
-        key_file.chmod(0o600)
-    return key_file.read_text().strip()
-
-
-SECRET_KEY = os.environ.get("SECRET_KEY") or dev_secret_key()
+# Without SECRET_KEY, a key generated once and kept in the data folder, so sessions survive restarts.
+SECRET_KEY = os.environ.get("SECRET_KEY") or read_or_create_secret(DATA_DIR / "secret_key")
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
@@ -170,6 +162,8 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": database_from_url(env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'db.sqlite3'}"))}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3") and DATABASES["default"]["NAME"] != ":memory:":
+    private_sqlite_file(Path(DATABASES["default"]["NAME"]))  # 0600, before SQLite creates it 0644
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL", "")
