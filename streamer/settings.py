@@ -5,6 +5,7 @@ environment stops the process at start-up instead of surfacing as odd behaviour 
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -129,6 +130,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "axes",
     "chat",
 ]
 
@@ -141,6 +143,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks: turns a refused login into the lockout page
 ]
 
 ROOT_URLCONF = "streamer.urls"
@@ -194,6 +197,18 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "chat:index"
 LOGOUT_REDIRECT_URL = "login"
+
+# Login throttling (django-axes), on /accounts/login/ and /admin/login/ alike: after LOGIN_FAILURE_LIMIT
+# wrong passwords for one username from one address, that pair is refused (HTTP 429, chat.lockout) for
+# LOGIN_COOLOFF_MINUTES, the right password too; each try meanwhile starts the wait again. Other users and
+# other addresses are not affected. Staff see and delete lockouts in admin (Axes -> Access attempts).
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_float("LOGIN_COOLOFF_MINUTES", 15.0, minimum=0.1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]  # the address: daphne's client (--proxy-headers behind a proxy)
+AXES_RESET_ON_SUCCESS = True  # a successful login forgets that pair's earlier failures
+AXES_LOCKOUT_CALLABLE = "chat.lockout.lockout_response"
+AXES_VERBOSE = False  # no banner at every start; each failure and lockout is still logged
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
