@@ -16,6 +16,7 @@ import resource
 import sys
 import time
 import uuid
+from urllib.parse import urlsplit
 
 from websockets.asyncio.client import connect
 
@@ -23,6 +24,12 @@ from websockets.asyncio.client import connect
 def raise_nofile() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def page_origin(socket_url: str) -> str:
+    """The Origin a browser on the app's page sends (ws://host:port/… -> http://host:port): the app refuses others."""
+    parts = urlsplit(socket_url)
+    return f"{'https' if parts.scheme == 'wss' else 'http'}://{parts.netloc}"
 
 
 class Client:
@@ -48,7 +55,7 @@ class Client:
             try:
                 self.ws = await connect(
                     self.url,
-                    additional_headers={"Cookie": f"sessionid={self.cookie}", "Origin": "http://localhost"},
+                    additional_headers={"Cookie": f"sessionid={self.cookie}", "Origin": page_origin(self.url)},
                     compression=None,  # the app's daphne does not compress either: same bytes for the floor
                     open_timeout=timeout,
                     ping_interval=None,

@@ -108,7 +108,10 @@ def _take(buffer: io.StringIO) -> str:
 def export_messages(request, queryset, fmt: str) -> StreamingHttpResponse:
     content_type, extension = FORMATS[fmt]
     chunks = (csv_chunks if fmt == "csv" else jsonl_chunks)(message_rows(queryset))
-    encoded = (chunk.encode() for chunk in chunks)
+    # A lone surrogate stored before frames were checked for them (SQLite keeps one inside JSON) cannot be
+    # encoded to UTF-8: written as \udXXX instead, a valid JSON escape, so no row makes the export fail
+    # half-way (a response that never ends, under daphne).
+    encoded = (chunk.encode("utf-8", "backslashreplace") for chunk in chunks)
     content = _async_chunks(encoded) if isinstance(request, ASGIRequest) else encoded
     response = StreamingHttpResponse(content, content_type=content_type)
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")

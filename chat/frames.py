@@ -1,6 +1,7 @@
 """Parsing and validating client frames (protocol v1). Pure functions: no database, no sockets."""
 
 import json
+import re
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -8,6 +9,13 @@ from django.conf import settings
 MAX_FRAME_BYTES = 64 * 1024
 MAX_CLIENT_ID_CHARS = 100
 MAX_MODEL_KEY_CHARS = 200
+
+# A JSON escape of a UTF-16 surrogate (\ud800-\udfff): the only way a lone one gets into a frame whose
+# text is valid UTF-8. A paired escape (an emoji) is one character after parsing; a lone one cannot be
+# encoded to UTF-8, so it would be refused by the database or break every page and export showing it.
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+SURROGATE = re.compile(r"[\ud800-\udfff]")
+NOT_UNICODE = "The frame contains text that is not valid Unicode (a lone UTF-16 surrogate such as \\ud800)."
 
 
 class FrameError(ValueError):
@@ -37,13 +45,34 @@ def decode(text_data: str | None, bytes_data: bytes | None) -> dict:
         raise FrameError("invalid_frame", "Frames must be JSON text; binary frames are not accepted.")
     if len(text_data.encode("utf-8", "surrogatepass")) > MAX_FRAME_BYTES:
         raise FrameError("frame_too_large", f"The frame is larger than {MAX_FRAME_BYTES // 1024} KiB.")
+    if SURROGATE.search(text_data):  # not from a real socket (its text is UTF-8), but refused all the same
+        raise FrameError("invalid_frame", NOT_UNICODE)
     try:
         content = json.loads(text_data)
     except (ValueError, RecursionError):
         raise FrameError("invalid_json", "The frame is not valid JSON.") from None
     if not isinstance(content, dict):
         raise FrameError("invalid_frame", "A frame must be a JSON object with a 'type'.")
+    if SURROGATE_ESCAPE.search(text_data) and has_lone_surrogate(content):
+        raise FrameError("invalid_frame", NOT_UNICODE)
     return content
+
+
+def has_lone_surrogate(content) -> bool:
+    """Whether any string in the parsed frame, keys included, holds a lone surrogate. A loop, not
+    recursion: a frame nested as deep as json.loads allows must not overflow the stack here."""
+    pending = [content]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            if SURROGATE.search(value):
+                return True
+        elif isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return False
 
 
 def request_id_of(frame: dict) -> str | None:

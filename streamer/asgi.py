@@ -8,9 +8,10 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 # Daphne's own app (first in INSTALLED_APPS) installed its asyncio reactor during setup: this is that one.
 from twisted.internet import reactor  # noqa: E402
+
+from chat.origins import SiteOriginValidator  # noqa: E402
 
 from chat.providers import bedrock, local  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
@@ -23,6 +24,6 @@ reactor.callWhenRunning(local.warm_up)
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": SiteOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

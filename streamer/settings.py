@@ -5,11 +5,14 @@ environment stops the process at start-up instead of surfacing as odd behaviour 
 """
 
 import os
-import secrets
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
+
+from streamer.private_files import private_dir, private_sqlite_file, read_or_create_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -101,19 +104,10 @@ def database_from_url(url: str) -> dict:
 
 
 DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "data")))
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+private_dir(DATA_DIR)  # 0700: it holds the database and the secret key
 
-
-def dev_secret_key() -> str:
-    """A key generated once and kept in the git-ignored data folder, so sessions survive restarts."""
-    key_file = DATA_DIR / "secret_key"
-    if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(50))
-        key_file.chmod(0o600)
-    return key_file.read_text().strip()
-
-
-SECRET_KEY = os.environ.get("SECRET_KEY") or dev_secret_key()
+# Without SECRET_KEY, a key generated once and kept in the data folder, so sessions survive restarts.
+SECRET_KEY = os.environ.get("SECRET_KEY") or read_or_create_secret(DATA_DIR / "secret_key")
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
@@ -137,11 +131,14 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "axes",
+    "csp",
     "chat",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",  # before WhiteNoise, so static files (an SVG opened directly) get it too
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -149,7 +146,25 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks: turns a refused login into the lockout page
 ]
+
+# Content-Security-Policy on every response: scripts, styles, fetches and sockets from this site only, no
+# inline script at all. The admin's <style> blocks carry the request's nonce (templates/admin/chat/); style
+# attributes stay blocked. connect-src 'self' covers the page's ws:/wss: socket to its own host (CSP level 3).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 ROOT_URLCONF = "streamer.urls"
 ASGI_APPLICATION = "streamer.asgi.application"
@@ -170,6 +185,8 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": database_from_url(env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'db.sqlite3'}"))}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3") and DATABASES["default"]["NAME"] != ":memory:":
+    private_sqlite_file(Path(DATABASES["default"]["NAME"]))  # 0600, before SQLite creates it 0644
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL", "")
@@ -200,6 +217,18 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "chat:index"
 LOGOUT_REDIRECT_URL = "login"
+
+# Login throttling (django-axes), on /accounts/login/ and /admin/login/ alike: after LOGIN_FAILURE_LIMIT
+# wrong passwords for one username from one address, that pair is refused (HTTP 429, chat.lockout) for
+# LOGIN_COOLOFF_MINUTES, the right password too; each try meanwhile starts the wait again. Other users and
+# other addresses are not affected. Staff see and delete lockouts in admin (Axes -> Access attempts).
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_float("LOGIN_COOLOFF_MINUTES", 15.0, minimum=0.1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]  # the address: daphne's client (--proxy-headers behind a proxy)
+AXES_RESET_ON_SUCCESS = True  # a successful login forgets that pair's earlier failures
+AXES_LOCKOUT_CALLABLE = "chat.lockout.lockout_response"
+AXES_VERBOSE = False  # no banner at every start; each failure and lockout is still logged
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
@@ -267,7 +296,13 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {"permission_denied_one_line": {"()": "streamer.logging_filters.PermissionDeniedWithoutTraceback"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"botocore": {"level": "WARNING"}, "daphne": {"level": "WARNING"}},
+    "loggers": {
+        "botocore": {"level": "WARNING"},
+        "daphne": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},  # failures and lockouts; every login is in its AccessLog table anyway
+        "django.request": {"filters": ["permission_denied_one_line"]},
+    },
 }

@@ -82,7 +82,7 @@ class Daphne:
 
     def websocket(self, cookie: str):
         return connect(f"ws://127.0.0.1:{self.port}/ws/chat/", open_timeout=10,
-                       additional_headers={"Cookie": f"sessionid={cookie}", "Origin": "http://localhost"})
+                       additional_headers={"Cookie": f"sessionid={cookie}", "Origin": self.url})
 
     @property
     def url(self) -> str:

@@ -42,7 +42,7 @@ async def test_logged_out_session_is_refused(alice):
 
     cookie = await sync_to_async(logged_out_cookie)()
     socket = WebsocketCommunicator(
-        application, "/ws/chat/", headers=[(b"origin", b"http://localhost"), (b"cookie", f"sessionid={cookie}".encode())]
+        application, "/ws/chat/", headers=[(b"origin", b"http://localhost"), (b"host", b"localhost"), (b"cookie", f"sessionid={cookie}".encode())]
     )
     connected, _ = await socket.connect()
     assert not connected

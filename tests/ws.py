@@ -1,5 +1,7 @@
 """Helpers for talking to the chat WebSocket in tests."""
 
+from urllib.parse import urlsplit
+
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
@@ -11,11 +13,13 @@ def session_cookie_for(user) -> str:
     return client.cookies["sessionid"].value
 
 
-async def open_socket(user=None, origin: str = "http://localhost") -> WebsocketCommunicator:
-    """A WebSocket to the real ASGI application, logged in through a real session cookie."""
+async def open_socket(user=None, origin: str = "http://localhost", host: str | None = None) -> WebsocketCommunicator:
+    """A WebSocket to the real ASGI application, logged in through a real session cookie. As from a browser
+    on the page at `origin`: its Host is the origin's unless given."""
     from streamer.asgi import application
 
-    headers = [(b"origin", origin.encode()), (b"user-agent", b"StreamerTests/1.0")]
+    host = host or urlsplit(origin).netloc
+    headers = [(b"origin", origin.encode()), (b"host", host.encode()), (b"user-agent", b"StreamerTests/1.0")]
     if user is not None:
         cookie = await sync_to_async(session_cookie_for)(user)
         headers.append((b"cookie", f"sessionid={cookie}".encode()))

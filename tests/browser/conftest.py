@@ -77,7 +77,7 @@ def page(browser, live_app, bedrock_server):
     page.fill("#id_password", password)
     page.click("button[type=submit], input[type=submit]")
     page.wait_for_selector("#prompt")
-    page.wait_for_function("document.querySelector('#connection').dataset.state === 'connected'")
+    page.wait_for_function("() => document.querySelector('#connection').dataset.state === 'connected'")  # a function: CSP forbids eval
     yield page
     context.close()
     assert errors == [], f"JavaScript errors on the page: {errors}"
