@@ -80,7 +80,7 @@ def main():
     parser.add_argument("--max-tokens", type=int, default=128)
     args = parser.parse_args()
 
-    print(f"model: {settings.LOCAL_MODEL_PATH}")
+    print(f"model: {Path(settings.LOCAL_MODEL_PATH).name}")
     print(f"threads: {settings.LOCAL_MODEL_THREADS}, cores: {os.cpu_count()}, max_tokens: {args.max_tokens}, runs: {args.runs}")
     load_started = time.perf_counter()
     loaded_model(settings.LOCAL_MODEL_PATH)
