@@ -2,12 +2,14 @@
 
 import atexit
 import logging
+import os
 import threading
 from collections import deque
 from contextlib import aclosing
 
 from django.conf import settings
 
+from chat.providers import local_files
 from chat.providers.base import GenerationRequest, Provider, ProviderError, Queued, Started, StopReason, TextDelta, Usage
 from chat.providers.threaded import relay_from_thread
 
@@ -121,8 +123,17 @@ _loaded: dict[str, LoadedModel] = {}
 _loading = threading.Lock()
 
 
+NOT_ALLOWED = "This model's file is not one this server may open. Ask an administrator to check the model catalog."
+
+
 def loaded_model(path: str) -> LoadedModel:
-    """Load each model file once per process, on first use, and share it."""
+    """Load each model file once per process, on first use, and share it; only a file the operator allows
+    (chat.providers.local_files): llama.cpp itself would open any path, and keep it loaded."""
+    refused = local_files.refusal(path)
+    if refused:
+        log.warning("Refused to open %r as the local model: %s", path, refused)
+        raise ProviderError("local_model_error", NOT_ALLOWED)
+    path = os.path.realpath(path)  # the file checked, and one load for every name it goes by
     with _loading:
         if path not in _loaded:
             log.info("Loading local model %s", path)
