@@ -63,7 +63,7 @@ def request(max_tokens: int) -> GenerationRequest:
 
 
 async def run_ours(max_tokens: int) -> dict:
-    """Our provider: worker thread, FIFO turn, event-loop hand-off, as a run uses it."""
+    """Our provider: worker thread, its line (users in turn), event-loop hand-off, as a run uses it."""
     loaded_model(settings.LOCAL_MODEL_PATH).llama.reset()
     started, first, tokens = time.perf_counter(), None, 0
     async for event in LocalProvider().stream(request(max_tokens)):

@@ -1,11 +1,14 @@
 """The models a user can pick: built from settings, extended or overridden by staff in admin."""
 
 import importlib.util
+import logging
 from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from chat.providers import BEDROCK_CONVERSE, BEDROCK_INVOKE, LOCAL, bedrock_provider, family_for
+from chat.providers import BEDROCK_CONVERSE, BEDROCK_INVOKE, LOCAL, bedrock_provider, family_for, local_files
+
+log = logging.getLogger(__name__)
 
 NO_MODEL_MESSAGE = (
     "No model is configured. Set BEDROCK_MODEL_ID (and AWS credentials), or install the embedded local "
@@ -86,6 +89,11 @@ def available_models() -> list[CatalogModel]:
     models = {model.key: model for model in built_in_models()}
     for entry in CatalogEntry.objects.all():
         if not entry.enabled:
+            models.pop(entry.key, None)
+            continue
+        refused = local_files.refusal(entry.model_id) if entry.provider == LOCAL and entry.model_id else None
+        if refused:  # saved before paths were checked: unavailable (not offered, never opened) until fixed
+            log.warning("Catalog model %r is unavailable: %s", entry.key, refused)
             models.pop(entry.key, None)
             continue
         models[entry.key] = CatalogModel(  # an existing key keeps its place in the order

@@ -63,6 +63,17 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def env_dirs(name: str, default: list[str]) -> list[str]:
+    """A comma list of existing folders, as real paths (symlinks and .. resolved) to compare real paths with."""
+    if not os.environ.get(name, "").strip():
+        return [os.path.realpath(folder) for folder in default]
+    folders = env_list(name, "")
+    for folder in folders:
+        if not os.path.isabs(folder) or not os.path.isdir(folder):
+            raise ImproperlyConfigured(f"{name}: {folder!r} is not the full path of a folder")
+    return [os.path.realpath(folder) for folder in folders]
+
+
 def _pool_options() -> dict:
     size = env_int("DATABASE_POOL_SIZE", 10)
     return {"pool": {"min_size": 1, "max_size": size}} if size else {}
@@ -270,9 +281,15 @@ def bundled_model_path() -> str:
 
 
 # The embedded local model: the default when Bedrock is not configured.
-LOCAL_MODEL_PATH = env_str("LOCAL_MODEL_PATH", "") or bundled_model_path()
+bundled_model = bundled_model_path()
+LOCAL_MODEL_PATH = env_str("LOCAL_MODEL_PATH", "") or bundled_model
 if os.environ.get("LOCAL_MODEL_PATH") and not os.path.isfile(LOCAL_MODEL_PATH):
     raise ImproperlyConfigured(f"LOCAL_MODEL_PATH={LOCAL_MODEL_PATH!r} is not a file")
+# The only folders whose .gguf files catalog entries may point the local model at (LOCAL_MODEL_PATH, the
+# operator's own choice, is allowed wherever it is): an entry naming /etc/passwd is refused.
+LOCAL_MODEL_DIRS = env_dirs(
+    "LOCAL_MODEL_DIRS", ([os.path.dirname(bundled_model)] if bundled_model else []) + [str(DATA_DIR / "models")]
+)
 LOCAL_MODEL_THREADS = env_int("LOCAL_MODEL_THREADS", os.cpu_count() or 2, minimum=1)
 LOCAL_MODEL_CONTEXT = env_int("LOCAL_MODEL_CONTEXT", 4096, minimum=256)
 

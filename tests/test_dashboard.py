@@ -237,3 +237,28 @@ def test_days_follow_the_local_time_zone_across_a_daylight_saving_change(client,
     client.force_login(staff)
     _, tables = dashboard(client, start="2025-03-29", end="2025-03-31")
     assert [row[:2] for row in tables["days-table"][1:]] == [["Sat 29 Mar", "1"], ["Sun 30 Mar", "2"], ["Mon 31 Mar", "2"]]
+
+
+@pytest.mark.parametrize("dates", [{"start": "9999-12-30"}, {"end": "0001-01-02"}, {"start": "1999-12-31", "end": "2000-01-02"},
+                                   {"start": "0001-01-01", "end": "9999-12-31"}])
+def test_dates_out_of_bounds_are_refused_on_the_page(client, staff, known, dates):
+    """Each of these was a 500 (the week around it overflowed Python's dates): now the form says why."""
+    client.force_login(staff)
+    html, tables = dashboard(client, **dates)
+    tomorrow = timezone.localdate() + timedelta(days=1)
+    assert f"Choose a day from 1 January 2000 to {tomorrow:%-d %B %Y}." in html
+    assert len(tables["days-table"]) == 1 + 7  # the default range instead
+
+
+def test_the_date_inputs_offer_only_the_bounded_days(client, staff):
+    client.force_login(staff)
+    html, _ = dashboard(client)
+    tomorrow = (timezone.localdate() + timedelta(days=1)).isoformat()
+    assert html.count(f'min="2000-01-01" max="{tomorrow}"') == 2
+
+
+def test_a_reversed_range_at_the_bounds_is_refused(client, staff, known):
+    client.force_login(staff)
+    html, tables = dashboard(client, start=(timezone.localdate() + timedelta(days=1)).isoformat(), end="2000-01-01")
+    assert "The start date is after the end date." in html
+    assert len(tables["days-table"]) == 1 + 7

@@ -1,5 +1,6 @@
 """Text that is not valid Unicode (a lone UTF-16 surrogate, sent as the JSON escape \\ud800) is refused at
-the socket with a clear error; a row that already holds one still exports, as CSV and as JSON Lines."""
+the socket and in the catalog form with a clear error; a row that already holds one still exports, as CSV and
+as JSON Lines, and shows in admin with the bad character escaped."""
 
 import csv
 import io
@@ -11,7 +12,7 @@ from asgiref.sync import async_to_sync
 from django.db import DataError, connection, transaction
 from django.test import AsyncClient
 
-from chat.models import Conversation, Message
+from chat.models import CatalogEntry, Conversation, Message
 from tests.servers import Daphne, app_env, manage
 from tests.ws import prompt_frame, receive_until_done, text_of
 
@@ -139,3 +140,74 @@ def test_export_with_a_lone_surrogate_ends_under_daphne(tmp_path):
             assert "\\ud800" in body and "An answer" in body
     finally:
         server.stop()
+
+
+@pytest.mark.django_db
+def test_row_with_a_lone_surrogate_shows_escaped_in_admin(client, alice, staff):
+    """The message page showed its system prompt and parameters, then failed to encode them: a 500."""
+    message = store_lone_surrogate(alice)
+    if message is None:
+        pytest.skip("PostgreSQL refuses lone surrogates in jsonb: no such row can be stored")
+    client.force_login(staff)
+
+    page = client.get(f"/admin/chat/message/{message.pk}/change/")
+    assert page.status_code == 200
+    html = page.content.decode("utf-8")  # strict: the page is valid UTF-8
+    assert '<pre class="history-text">a\\ud800b</pre>' in html  # the system prompt, its bad character escaped
+    assert '&quot;stop_sequences&quot;: [\n    &quot;\\ud800&quot;\n  ]' in html  # the parameters, escaped alike
+
+    listed = client.get("/admin/chat/message/")
+    assert listed.status_code == 200 and f"/admin/chat/message/{message.pk}/change/" in listed.content.decode("utf-8")
+    conversation = client.get(f"/admin/chat/conversation/{message.conversation_id}/change/")
+    assert conversation.status_code == 200 and "An answer" in conversation.content.decode("utf-8")
+
+
+def test_every_admin_display_of_stored_text_escapes_what_utf8_cannot_encode():
+    """Text columns cannot hold a lone surrogate on either database (the drivers refuse to write one), so an
+    unsaved message stands in for a row of any other origin: each display the message list, the message
+    page and the conversation page show is escaped, none would fail to encode."""
+    from django.contrib.admin.sites import site
+
+    from chat.admin.conversations import MessageInline
+
+    message = Message(pk=7, conversation=Conversation(pk=3, title=f"t{LONE}"), prompt=f"p{LONE}",
+                      response=f"r{LONE}", error_detail=f"e{LONE}", params={"system": f"s{LONE}", f"k{LONE}": 1})
+    admin = site._registry[Message]
+    shown = {
+        "list prompt": admin.prompt_preview(message), "list answer": admin.answer_preview(message),
+        "list conversation": admin.conversation_link(message), "prompt": admin.full_prompt(message),
+        "answer": admin.answer(message), "system prompt": admin.system_prompt(message),
+        "parameters": admin.parameters(message), "error detail": admin.error_text(message),
+        "conversation title": site._registry[Conversation].title_or_id(message.conversation),
+        "inline prompt": MessageInline(Conversation, site).prompt_preview(message),
+        "inline answer": MessageInline(Conversation, site).answer_preview(message),
+    }
+    for name, text in shown.items():
+        assert "\\ud800" in text and text.encode("utf-8"), name
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("defaults", ['{"stop_sequences": ["\\ud800"]}', '{"\\ud800": 1}', '{"system": "a\\udfffb"}'])
+def test_catalog_form_refuses_a_lone_surrogate_in_default_parameters(client, staff, defaults):
+    client.force_login(staff)
+    response = client.post("/admin/chat/catalogentry/add/", {
+        "key": "odd", "label": "Odd", "provider": "bedrock-converse", "model_id": "x.y", "defaults": defaults,
+        "enabled": "on", "position": "1",
+    })
+    assert response.status_code == 200
+    assert "These parameters hold text that is not valid Unicode" in response.content.decode("utf-8")
+    assert not CatalogEntry.objects.exists()
+
+
+@pytest.mark.django_db
+def test_catalog_entry_with_a_lone_surrogate_shows_escaped_in_admin(client, staff):
+    try:
+        with transaction.atomic():
+            entry = CatalogEntry.objects.create(key="odd", label="Odd", provider="bedrock-converse", model_id="x.y",
+                                                defaults={"stop_sequences": [f"a{LONE}"]})
+    except DataError:
+        pytest.skip("PostgreSQL refuses lone surrogates in jsonb: no such row can be stored")
+    client.force_login(staff)
+    page = client.get(f"/admin/chat/catalogentry/{entry.pk}/change/")
+    assert page.status_code == 200
+    assert "{&quot;stop_sequences&quot;: [&quot;a\\ud800&quot;]}" in page.content.decode("utf-8")

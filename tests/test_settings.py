@@ -87,3 +87,23 @@ def test_production_settings_pass_the_deploy_check(tmp_path):
                             env=env, cwd=BASE_DIR, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_local_model_dirs_default_and_from_the_environment(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {"PATH": os.environ["PATH"], "DATA_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "streamer.settings"}
+    script = ("import django; django.setup(); from django.conf import settings;"
+              "print(settings.LOCAL_MODEL_PATH); print(*settings.LOCAL_MODEL_DIRS, sep='\\n')")
+
+    def read(**extra):
+        return subprocess.run([sys.executable, "-c", script], env=env | extra, cwd=BASE_DIR, capture_output=True, text=True)
+
+    bundled, *folders = read().stdout.split()
+    assert folders == [os.path.dirname(os.path.realpath(bundled)), os.path.realpath(tmp_path / "models")]
+    (tmp_path / "gguf").mkdir()
+    assert read(LOCAL_MODEL_DIRS=f" {tmp_path / 'gguf'} ,").stdout.split()[1:] == [os.path.realpath(tmp_path / "gguf")]
+    failed = read(LOCAL_MODEL_DIRS=f"{tmp_path / 'gguf'},{tmp_path / 'nope'}")
+    assert failed.returncode != 0 and "LOCAL_MODEL_DIRS" in failed.stderr and "nope" in failed.stderr

@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from chat.admin.filters import DeletedByUserFilter
-from chat.admin.history import ReadOnlyHistoryAdmin, preview, status_badge
+from chat.admin.history import ReadOnlyHistoryAdmin, preview, printable, status_badge
 from chat.models import Conversation, Message
 
 
@@ -72,7 +72,7 @@ class ConversationAdmin(ReadOnlyHistoryAdmin):
 
     @admin.display(description="title", ordering="title")
     def title_or_id(self, conversation):
-        return str(conversation)
+        return printable(str(conversation))
 
     @admin.display(description="messages", ordering="message_count")
     def message_count(self, conversation):

@@ -7,8 +7,14 @@ from django.utils.html import format_html
 PREVIEW_CHARS = 60
 
 
+def printable(text: str) -> str:
+    """Stored text as a page can send it: what UTF-8 cannot encode (a lone surrogate such as \\ud800, which
+    SQLite keeps inside a JSON field from before frames were checked) is shown as its escape, never a 500."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def preview(text: str, limit: int = PREVIEW_CHARS) -> str:
-    flat = " ".join(text.split())
+    flat = " ".join(printable(text).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 

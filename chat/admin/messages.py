@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from chat.admin.filters import CreatedRangeFilter, ErrorCodeFilter, ModelKeyFilter
-from chat.admin.history import ReadOnlyHistoryAdmin, preview, status_badge
+from chat.admin.history import ReadOnlyHistoryAdmin, preview, printable, status_badge
 from chat.dashboard.charts import charts
 from chat.dashboard.forms import DashboardForm
 from chat.dashboard.queries import usage
@@ -42,12 +42,13 @@ class MessageAdmin(ReadOnlyHistoryAdmin):
         ("Prompt", {"fields": ("full_prompt", "system_prompt")}),
         ("Answer", {"fields": ("answer",)}),
         ("Model and parameters", {"fields": ("model_key", "model_id", "provider", "parameters")}),
-        ("Outcome", {"fields": ("stop_reason", "error_code", "error_detail", "input_tokens", "output_tokens",
+        ("Outcome", {"fields": ("stop_reason", "error_code", "error_text", "input_tokens", "output_tokens",
                                 "ttft", "speed", "duration", "seq", "heartbeat_at")}),
         ("Request", {"fields": ("client_request_id", "upstream_request_id", "client_ip", "user_agent")}),
     )
     readonly_fields = [f.name for f in Message._meta.fields] + [
         "conversation_link", "status_badge", "full_prompt", "system_prompt", "answer", "parameters", "ttft", "speed", "duration",
+        "error_text",
     ]
 
     def get_queryset(self, request):
@@ -97,7 +98,7 @@ class MessageAdmin(ReadOnlyHistoryAdmin):
 
     @admin.display(description="prompt")
     def full_prompt(self, message):
-        return format_html('<pre class="history-text">{}</pre>', message.prompt)
+        return format_html('<pre class="history-text">{}</pre>', printable(message.prompt))
 
     @admin.display(description="system prompt")
     def system_prompt(self, message):
@@ -106,12 +107,12 @@ class MessageAdmin(ReadOnlyHistoryAdmin):
             return "— (none sent)"
         if not isinstance(system, str):
             system = json.dumps(system, indent=2, ensure_ascii=False)
-        return format_html('<pre class="history-text">{}</pre>', system)
+        return format_html('<pre class="history-text">{}</pre>', printable(system))
 
     @admin.display(description="parameters")
     def parameters(self, message):
         shown = {key: value for key, value in (message.params or {}).items() if key != "system"} if isinstance(message.params, dict) else message.params
-        return format_html('<pre class="history-text">{}</pre>', json.dumps(shown, indent=2, ensure_ascii=False, sort_keys=True))
+        return format_html('<pre class="history-text">{}</pre>', printable(json.dumps(shown, indent=2, ensure_ascii=False, sort_keys=True)))
 
     @admin.display(description="answer")
     def answer(self, message):
@@ -122,8 +123,12 @@ class MessageAdmin(ReadOnlyHistoryAdmin):
             '<section class="answer-rendered" hidden><h3>Rendered (sanitised markdown)</h3><div class="markdown-body" id="answer-rendered"></div></section>'
             '<section class="answer-raw"><h3>Raw text</h3><pre class="history-text" id="answer-raw">{}</pre></section>'
             "</div>",
-            message.response,
+            printable(message.response),
         )
+
+    @admin.display(description="error detail")
+    def error_text(self, message):
+        return printable(message.error_detail) or "—"
 
     # Views.
 

@@ -1,6 +1,6 @@
 """The usage dashboard's form: a date range (the last week by default), a model and a user."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from django import forms
 from django.contrib.auth import get_user_model
@@ -11,6 +11,12 @@ from chat.models import CatalogEntry, Message
 
 DEFAULT_DAYS = 7
 MAX_DAYS = 366
+# No history is older; and the range's arithmetic (a week either side) overflows near year 1 and 9999.
+EARLIEST = date(2000, 1, 1)
+
+
+def latest() -> date:
+    return timezone.localdate() + timedelta(days=1)  # tomorrow: for staff in a time zone ahead of the server's
 
 
 class DashboardForm(forms.Form):
@@ -25,6 +31,8 @@ class DashboardForm(forms.Form):
         # Users who have sent a message: read from the index on message.user_id, not the table.
         users = get_user_model().objects.filter(pk__in=Message.objects.values("user_id")).order_by("username")
         self.fields["user"].choices = [("", "All users")] + [(user.pk, user.get_username()) for user in users]
+        for name in ("start", "end"):  # the browser's date picker offers only these days
+            self.fields[name].widget.attrs.update(min=EARLIEST.isoformat(), max=latest().isoformat())
 
     def offer_models(self, keys) -> None:
         labels = dict(CatalogEntry.objects.values_list("key", "label"))
@@ -32,6 +40,18 @@ class DashboardForm(forms.Form):
         self.fields["model"].widget.choices = [("", "All models")] + [
             (key, f"{labels[key]} ({key})" if key in labels else key) for key in keys
         ]
+
+    def clean_start(self):
+        return self._within_bounds("start")
+
+    def clean_end(self):
+        return self._within_bounds("end")
+
+    def _within_bounds(self, name: str) -> date | None:
+        day, last = self.cleaned_data.get(name), latest()
+        if day is not None and not EARLIEST <= day <= last:
+            raise forms.ValidationError(f"Choose a day from {EARLIEST:%-d %B %Y} to {last:%-d %B %Y}.")
+        return day
 
     def clean(self):
         cleaned = super().clean()

@@ -5,7 +5,9 @@ from django.db import models
 from django.utils import timezone
 
 from chat import providers
+from chat.frames import has_lone_surrogate
 from chat.params import ParamError, validate_params
+from chat.providers import local_files
 
 
 class CatalogEntry(models.Model):
@@ -42,9 +44,15 @@ class CatalogEntry(models.Model):
     def clean(self):
         from django.core.exceptions import ValidationError
 
+        if has_lone_surrogate(self.defaults):  # every prompt would carry it into pages and exports
+            raise ValidationError({"defaults": "These parameters hold text that is not valid Unicode (a lone UTF-16 "
+                                               "surrogate such as \\ud800)."})
         try:
             validate_params(self.defaults, {})
         except ParamError as error:
             raise ValidationError({"defaults": str(error)}) from None
         if self.provider != providers.LOCAL and not self.model_id:
             raise ValidationError({"model_id": "A Bedrock model needs its model id, profile id or ARN."})
+        refused = local_files.refusal(self.model_id) if self.provider == providers.LOCAL and self.model_id else None
+        if refused:
+            raise ValidationError({"model_id": refused})

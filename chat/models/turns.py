@@ -88,6 +88,7 @@ class TurnQuerySetMixin:
             params={name: value for name, value in params.items() if name != "system"},
             system=params.get("system") or model.system,
             accepts_top_k=model.accepts_top_k,
+            user_key=str(user.pk),
         )
 
     def check_limits(self, user, request_id: str) -> None:

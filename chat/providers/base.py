@@ -17,6 +17,7 @@ class GenerationRequest:
     params: dict = field(default_factory=dict)  # validated: max_tokens, temperature, top_p, top_k, stop_sequences
     system: str = ""
     accepts_top_k: bool = False  # Converse: send top_k as an additional model request field
+    user_key: str = ""  # who asked: the local model's line serves users in turn
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,15 @@
 """The embedded local model: a GGUF file run by llama-cpp-python, so Streamer answers with no AWS at all."""
 
 import atexit
+import itertools
 import logging
+import os
 import threading
-from collections import deque
 from contextlib import aclosing
 
 from django.conf import settings
 
+from chat.providers import local_files
 from chat.providers.base import GenerationRequest, Provider, ProviderError, Queued, Started, StopReason, TextDelta, Usage
 from chat.providers.threaded import relay_from_thread
 
@@ -23,10 +25,12 @@ class Job:
 
 
 class GenerationWorker:
-    """One long-lived thread per loaded model runs its generations one at a time, first come first served.
+    """One long-lived thread per loaded model runs its generations one at a time, users in turn.
 
     A llama.cpp context holds one conversation's state, so two generations at once would interleave;
-    the others wait in line and are told their place. One thread rather than one per generation:
+    the others wait and are told their place. Fair to users: the next job is the oldest of the user
+    served least recently (a newcomer first of all), so one user's ten prompts cannot hold everyone
+    else back; each user's own prompts keep their order. One thread rather than one per generation:
     llama.cpp's OpenMP team belongs to the calling thread, and a fresh thread per answer decoded about
     15% slower than the same call made from a long-lived thread (bench/local_model.py).
     """
@@ -34,13 +38,16 @@ class GenerationWorker:
     def __init__(self, model: "LoadedModel"):
         self.model = model
         self._changed = threading.Condition()
-        self._line: deque[Job] = deque()  # the head is generating
+        self._waiting: list[Job] = []  # in arrival order; _order() gives the order they will be served
+        self._generating: Job | None = None
+        self._turns = itertools.count(1)
+        self._served: dict[str, int] = {}  # user -> turn number of their last job, while the line is busy
         threading.Thread(target=self._serve, name="local-model-worker", daemon=True).start()
 
     def run(self, job: Job) -> None:
         """Queue the job and block until it has run, or until it is cancelled while still waiting."""
         with self._changed:
-            self._line.append(job)
+            self._waiting.append(job)
             self._report_positions()
             self._changed.notify_all()
         while not job.done.wait(0.05):
@@ -51,24 +58,46 @@ class GenerationWorker:
 
     def _withdraw(self, job: Job) -> bool:
         with self._changed:
-            if job is self._line[0]:
+            if job not in self._waiting:
                 return False  # generating: it notices the cancel itself, within one token
-            self._line.remove(job)
+            self._waiting.remove(job)
             self._report_positions()
             return True
 
+    def _order(self) -> list[Job]:
+        """The waiting jobs in the order they will be served: one per user in turn, the user served least
+        recently first (one not yet served before all, by arrival); each user's own jobs in arrival order."""
+        by_user: dict[str, list[Job]] = {}
+        for job in self._waiting:
+            by_user.setdefault(job.request.user_key, []).append(job)
+        users = sorted(by_user, key=lambda user: self._served.get(user, 0))  # stable: ties keep arrival order
+        turns = itertools.zip_longest(*(by_user[user] for user in users))  # each user's first, then each one's second…
+        return [job for turn in turns for job in turn if job is not None]
+
     def _report_positions(self) -> None:
-        for position, job in enumerate(self._line):
+        """Tell each waiting job how many generations are ahead of it, when that changed (up or down)."""
+        ahead_of_all = 0 if self._generating is None else 1
+        for index, job in enumerate(self._order()):
+            position = index + ahead_of_all
             if position and position != job.position:
                 job.position = position
                 job.emit(Queued(position))
 
+    def _next(self) -> Job:
+        job = self._order()[0]
+        self._waiting.remove(job)
+        self._generating = job
+        self._served[job.request.user_key] = next(self._turns)
+        self._report_positions()
+        return job
+
     def _serve(self) -> None:
         while True:
             with self._changed:
-                while not self._line:
+                while not self._waiting:
+                    self._served.clear()  # idle: the next busy spell starts with every user even
                     self._changed.wait()
-                job = self._line[0]
+                job = self._next()
             try:
                 if not job.cancelled.is_set():
                     generate(self.model, job.request, job.emit, job.cancelled)
@@ -76,8 +105,7 @@ class GenerationWorker:
                 job.error = error
             finally:
                 with self._changed:
-                    self._line.popleft()
-                    self._report_positions()
+                    self._generating = None
                 job.done.set()
 
 
@@ -121,8 +149,17 @@ _loaded: dict[str, LoadedModel] = {}
 _loading = threading.Lock()
 
 
+NOT_ALLOWED = "This model's file is not one this server may open. Ask an administrator to check the model catalog."
+
+
 def loaded_model(path: str) -> LoadedModel:
-    """Load each model file once per process, on first use, and share it."""
+    """Load each model file once per process, on first use, and share it; only a file the operator allows
+    (chat.providers.local_files): llama.cpp itself would open any path, and keep it loaded."""
+    refused = local_files.refusal(path)
+    if refused:
+        log.warning("Refused to open %r as the local model: %s", path, refused)
+        raise ProviderError("local_model_error", NOT_ALLOWED)
+    path = os.path.realpath(path)  # the file checked, and one load for every name it goes by
     with _loading:
         if path not in _loaded:
             log.info("Loading local model %s", path)
