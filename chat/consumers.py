@@ -114,9 +114,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         log.log(logging.WARNING if code == POLICY_VIOLATION else logging.INFO,
                 "Closing a socket of user %s (%s): %s", self.user.pk, code, reason)
         self.session_check.unwatch()
-        self.watcher.close()
         if not self.send_buffer.close(code, reason):
             await self.close(code=code, reason=reason)
+        self.watcher.close()  # last: it cancels the watcher's own steps, which may be what called this
 
     async def on_prompt(self, frame: dict):
         prompt = parse_prompt(frame)

@@ -95,7 +95,10 @@ class SessionCheck:
 
     def ended_elsewhere(self) -> None:
         """From any thread: end the socket on its own loop."""
-        self.loop.call_soon_threadsafe(self._end_once)
+        try:
+            self.loop.call_soon_threadsafe(self._end_once)
+        except RuntimeError:  # its loop has closed (the server is stopping): nothing left to end
+            self.unwatch()
 
     def _end_once(self) -> None:
         if self.ending is None:

@@ -9,7 +9,7 @@ import pytest
 from tests.flood import FloodApp, StalledSocket
 
 FLOOD = 4000
-MAX_GROWTH_MB = 60  # one snapshot in flight and some bookkeeping; the unbounded server grew by hundreds
+MAX_GROWTH_MB = 30  # one snapshot in flight and some bookkeeping; the unbounded server grew by hundreds
 
 
 @pytest.fixture
