@@ -6,7 +6,7 @@ or expiring the session ends it.
   every SESSION_RECHECK_SECONDS per socket, the verdict trusted in between.
 - Logging out (Django's `user_logged_out`) ends that session's sockets at once; saving a user with
   `is_active=False` ends all of that user's sockets. Here by a plain call, and with Redis in every other
-  process too: each process joins one group on the control layer (chat.runs.control) and is sent the
+  process too: each process's control channel (chat.runs.control) joins one group, and is sent the
   session (its key's hash: no session key goes to Redis) or the user whose sockets end. A session deleted
   any other way (admin, `clearsessions`) ends its sockets at their next frame.
 
@@ -30,8 +30,7 @@ from django.contrib.auth.signals import user_logged_out
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
-from chat import loop_tasks
-from chat.runs.control import control_layer, multi_process
+from chat.runs.control import control_channel, control_layer, multi_process
 
 log = logging.getLogger(__name__)
 
@@ -143,13 +142,9 @@ async def _join_sessions_group() -> None:
         return
     _joined_at[loop] = time.monotonic()
     try:
-        channel = await loop_tasks.listening_channel("session-ends", "control", "sessions.", _on_session_end)
-        await control_layer().group_add(SESSIONS_GROUP, channel)
+        # The control channel: a second listener on the control layer would starve the first (chat.runs.control).
+        await control_layer().group_add(SESSIONS_GROUP, await control_channel())
     except Exception:
         _joined_at.pop(loop, None)  # the next socket tries again; meanwhile sockets end at their next frame
         log.warning("Joining the group of processes with sockets failed", exc_info=True)
 
-
-async def _on_session_end(layer, message: dict) -> None:
-    if message.get("type") == "sessions.end":
-        end_sockets(session_hash=message.get("session_hash"), user_id=message.get("user_id"))
