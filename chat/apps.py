@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class ChatConfig(AppConfig):
     name = "chat"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from chat import sessions  # noqa: F401  its signal receivers end the sockets of ended sessions

@@ -1,5 +1,7 @@
 """The chat WebSocket: authenticate, decode and validate each frame, authorise its ids, and hand it on:
-a prompt to the database and a new run, a stop to the run, an attach to the socket's Watcher."""
+a prompt to the database and a new run, a stop to the run, an attach to the socket's Watcher. Each frame
+first passes the socket's limits (chat.socket_limits) and, if it starts or touches work, the check that its
+session still holds an active user (chat.sessions)."""
 
 import logging
 
@@ -7,10 +9,14 @@ from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from chat import runs
+from chat import runs, sessions
 from chat.frames import FrameError, decode, parse_after, parse_message_id, parse_prompt, request_id_of
 from chat.models import Message
 from chat.providers import ERROR_MESSAGES
+from chat.socket_limits import (
+    POLICY_VIOLATION, SEND_BUFFER_FULL_CLOSE, SESSION_ENDED, TOO_MANY_FRAMES, TOO_MANY_FRAMES_CLOSE, FrameRate,
+    SendBuffer,
+)
 from chat.watching import Watcher
 
 log = logging.getLogger(__name__)
@@ -30,20 +36,31 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
 
+    ended = False  # set when the server closes the socket: nothing more is sent or processed
+
     async def connect(self):
         self.user = self.scope["user"]
         if not self.user.is_authenticated:
             await self.close()  # before accept(): the handshake is refused
             return
-        self.watcher = Watcher(self.user, self.send_json)
+        self.frame_rate = FrameRate()
+        self.send_buffer = SendBuffer(self.scope)
+        self.session_check = sessions.SessionCheck(self.scope, self.user, self.end_session)
+        self.watcher = Watcher(self.user, self.send_frame)
         await self.accept()
+        await self.session_check.watch()
         runs.ensure_sweeper()
 
     async def disconnect(self, code):
         if hasattr(self, "watcher"):
+            self.session_check.unwatch()
             self.watcher.close()
 
     async def receive(self, text_data=None, bytes_data=None):
+        if self.ended:
+            return
+        if not self.frame_rate.admit():
+            return await self.refuse_frame(text_data, bytes_data)
         try:
             frame = decode(text_data, bytes_data)
             handlers = {"prompt": self.on_prompt, "stop": self.on_stop, "attach": self.on_attach}
@@ -51,13 +68,55 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             handler = handlers.get(frame_type) if isinstance(frame_type, str) else None
             if handler is None:
                 raise FrameError("unknown_type", "Unknown frame type. Use 'prompt', 'stop' or 'attach'.", request_id_of(frame))
+            if not await self.session_check.is_live():
+                return await self.end_session()
             await handler(frame)
         except FrameError as error:
-            await self.send_json(error.as_frame())
+            await self.send_frame(error.as_frame())
         except Exception:
             # A bug must not cost the user the socket: log it, answer, and keep listening.
             log.exception("Frame handling failed for user %s", self.user.pk)
-            await self.send_json(FrameError("internal", ERROR_MESSAGES["internal"]).as_frame())
+            await self.send_frame(FrameError("internal", ERROR_MESSAGES["internal"]).as_frame())
+
+    async def refuse_frame(self, text_data, bytes_data):
+        """A frame over the socket's rate: not processed (a prompt so refused saved nothing), answered with
+        `rate_limited` naming its request if it has one; a socket that keeps on is closed."""
+        if self.frame_rate.abusive:
+            return await self.end(POLICY_VIOLATION, TOO_MANY_FRAMES_CLOSE)
+        try:
+            request_id = request_id_of(decode(text_data, bytes_data))
+        except FrameError:
+            request_id = None
+        await self.send_frame(FrameError("rate_limited", TOO_MANY_FRAMES, request_id).as_frame())
+
+    async def send_frame(self, frame: dict):
+        """Every frame to this socket goes through here: none once it is ending, and it is closed instead
+        when the server already holds more than SOCKET_SEND_BUFFER_BYTES for it. Returns the frame's
+        receipt (chat.socket_limits.SendBuffer.receipt), or None if it was not sent."""
+        if self.ended:
+            return None
+        if self.send_buffer.over_cap():
+            await self.end(POLICY_VIOLATION, SEND_BUFFER_FULL_CLOSE)
+            return None
+        await self.send_json(frame)
+        return self.send_buffer.receipt()
+
+    async def end_session(self):
+        """The socket's session has ended (logout, a deactivated user, a deleted session): say so, close."""
+        await self.send_frame(FrameError("unauthenticated", sessions.SESSION_ENDED_DETAIL).as_frame())
+        await self.end(SESSION_ENDED, "Session ended.")
+
+    async def end(self, code: int, reason: str):
+        """Close the socket from the server's side; its runs go on for their other watchers."""
+        if self.ended:
+            return
+        self.ended = True
+        log.log(logging.WARNING if code == POLICY_VIOLATION else logging.INFO,
+                "Closing a socket of user %s (%s): %s", self.user.pk, code, reason)
+        self.session_check.unwatch()
+        if not self.send_buffer.close(code, reason):
+            await self.close(code=code, reason=reason)
+        self.watcher.close()  # last: it cancels the watcher's own steps, which may be what called this
 
     async def on_prompt(self, frame: dict):
         prompt = parse_prompt(frame)
@@ -81,7 +140,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.watcher.watch(message.pk)  # so this socket gets the `done` even if it did not start the run
             run.stop()
         elif message.is_finished:
-            await self.send_json(message.done_frame())  # stopping a finished message just confirms its end
+            await self.send_frame(message.done_frame())  # stopping a finished message just confirms its end
         elif await runs.running_elsewhere(message):
             await self.watcher.watch(message.pk, remote=True)  # its process stops it and publishes `done`
             await runs.ask_to_stop(message.pk)
@@ -93,7 +152,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.watcher.attach(await self.owned_message(message_id), after)
 
     async def send_started(self, request_id: str, message: Message):
-        await self.send_json(
+        await self.send_frame(
             {
                 "type": "started",
                 "id": request_id,

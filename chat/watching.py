@@ -5,11 +5,16 @@ the message before the snapshot is taken (frames arriving meanwhile are held), a
 deltas the snapshot holds are dropped. For a run living in another process the snapshot is asked of that
 process; a gap in `seq` (Redis pub/sub keeps nothing for a listener that reconnects) is repaired the same
 way, and an answer that does not come in time is settled from the database.
+
+A second attach for a message whose snapshot is still on its way (asked of another process, or sent but
+not yet written out to a client that is not reading) is coalesced: that snapshot answers it too, instead
+of the server holding another copy of the text (issue #12).
 """
 
 import asyncio
 import itertools
 import logging
+from collections.abc import Callable
 
 from channels.db import database_sync_to_async
 
@@ -24,7 +29,8 @@ SNAPSHOT_TOKENS = itertools.count(1)
 
 
 class Watcher:
-    """One per socket; `send` writes a frame to it. Its interface: the consumer calls watch, attach and
+    """One per socket; `send` writes a frame to it and returns the frame's receipt (None if it was not
+    sent: chat.socket_limits.SendBuffer.receipt). Its interface: the consumer calls watch, attach and
     close; chat.relay hands it each frame of a watched message (deliver), and chat.runs the snapshot
     another process sent back (snapshot_reply), both finding it by the id relay.register gave it."""
 
@@ -36,6 +42,8 @@ class Watcher:
         self.finished: set[int] = set()  # message ids whose `done` this socket has sent
         self.held: dict[int, list[dict]] = {}  # message id -> frames held until its snapshot is sent
         self.snapshot_asked: dict[int, int] = {}  # message id -> the token of the snapshot request awaited
+        # message id -> (its `after`, its receipt) of the last snapshot sent; receipt None: asked, not yet come
+        self.snapshots_out: dict[int, tuple[int, Callable[[], bool] | None]] = {}
         self.background: set[asyncio.Task] = set()
         self.closed = False
         self.id = relay.register(self)
@@ -58,6 +66,8 @@ class Watcher:
     async def attach(self, message: Message, after: int | None):
         """Send the message's snapshot (only the text after `after`, if given), then its live deltas, then
         its `done`."""
+        if self._snapshot_on_its_way(message.pk, after):
+            return  # coalesced
         self.finished.discard(message.pk)  # every attach ends with its own `done`
         run = runs.find_run(message.pk)
         if run is not None:
@@ -67,6 +77,18 @@ class Watcher:
         if message.status == Message.Status.STREAMING and await runs.running_elsewhere(message):
             return await self._request_snapshot(message.pk, after)
         await self._attach_from_database(message)
+
+    def _snapshot_on_its_way(self, message_id: int, after: int | None) -> bool:
+        """Whether a snapshot holding all the text after `after` is still on its way to the client."""
+        out = self.snapshots_out.get(message_id)
+        if out is None:
+            return False
+        sent_after, receipt = out
+        arrived = receipt() if receipt is not None else message_id not in self.snapshot_asked
+        if arrived:
+            del self.snapshots_out[message_id]
+            return False
+        return sent_after <= (after or 0)
 
     async def _attach_from_database(self, message: Message):
         if message.status == Message.Status.STREAMING:
@@ -79,6 +101,7 @@ class Watcher:
         self.held.setdefault(message_id, [])
         # Only the reply to the latest request counts: a late one would take `delivered` backwards.
         token = self.snapshot_asked[message_id] = next(SNAPSHOT_TOKENS)
+        self.snapshots_out[message_id] = (after or 0, None)
         self._in_background(self._snapshot_overdue(message_id, after, token))
         await self.watch(message_id, remote=True)
         await runs.ask_for_snapshot(message_id, after, watcher_id=self.id, token=token)
@@ -128,7 +151,9 @@ class Watcher:
         message_id = snapshot["message"]
         self.snapshot_asked.pop(message_id, None)  # whatever was asked is answered by this
         self.delivered[message_id] = snapshot["seq"]
-        await self.send(snapshot)
+        receipt = await self.send(snapshot)
+        if receipt is not None:
+            self.snapshots_out[message_id] = (snapshot["after"], receipt)
         if done is not None:
             await self._send_done(done)
         for frame in self.held.pop(message_id, ()):

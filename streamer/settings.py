@@ -309,6 +309,14 @@ STREAM_RETRY_BASE_SECONDS = env_float("STREAM_RETRY_BASE_SECONDS", 0.5)
 MAX_CONCURRENT_STREAMS = env_int("MAX_CONCURRENT_STREAMS", 3, minimum=1)
 PROMPTS_PER_MINUTE = env_int("PROMPTS_PER_MINUTE", 20, minimum=1)
 
+# What one socket may cost (chat.socket_limits): frames a second, with a burst, and the bytes the server
+# may hold for a client that does not read them (measured by streamer.server) before it closes the socket.
+FRAMES_PER_SECOND = env_float("FRAMES_PER_SECOND", 20.0, minimum=0.1)
+FRAME_BURST = env_int("FRAME_BURST", 60, minimum=1)
+SOCKET_SEND_BUFFER_BYTES = env_int("SOCKET_SEND_BUFFER_BYTES", 4 * 1024 * 1024, minimum=64 * 1024)
+# How long a socket trusts its last check that its session still holds an active user (chat.sessions).
+SESSION_RECHECK_SECONDS = env_float("SESSION_RECHECK_SECONDS", 1.0)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -42,7 +42,7 @@ def app_env(**overrides: str) -> dict:
 
 
 class Daphne:
-    """One daphne process serving streamer.asgi, as `make run` starts it."""
+    """One daphne process serving streamer.asgi, as `make run` starts it (through streamer.server)."""
 
     def __init__(self, env: dict, log_path: Path | None = None):
         self.env = env
@@ -54,7 +54,7 @@ class Daphne:
         self.port = free_port()
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "streamer.asgi:application"],
+            [sys.executable, "-m", "streamer.server", "-b", "127.0.0.1", "-p", str(self.port), "streamer.asgi:application"],
             cwd=PROJECT, env=self.env, stdout=log, stderr=log,
         )
         deadline = time.monotonic() + 60

@@ -34,9 +34,14 @@ def checked_params(prompt: PromptFrame, model) -> dict:
 class TurnQuerySetMixin:
     """The prompt-time methods of MessageQuerySet."""
 
+    def visible_to(self, user):
+        """The user's own messages in conversations they have not deleted (staff see all in admin)."""
+        return self.for_user(user).filter(conversation__deleted_at__isnull=True)
+
     def owned(self, user, message_id: int):
-        # Another user's message and a missing one look the same: ids cannot be probed.
-        message = self.for_user(user).filter(pk=message_id).first()
+        # Another user's message, one in a conversation they deleted and a missing one look the same: ids
+        # cannot be probed, and a deleted conversation stays out of the user's sight.
+        message = self.visible_to(user).filter(pk=message_id).first()
         if message is None:
             raise FrameError("not_found", NOT_FOUND)
         return message
@@ -47,8 +52,10 @@ class TurnQuerySetMixin:
         (the client lost its socket before `started`) the message saved the first time and None."""
         from chat import catalog  # not at the top: chat.catalog reads CatalogEntry from this module
 
-        existing = self.for_user(user).filter(client_request_id=prompt.request_id).first()
+        existing = self.for_user(user).filter(client_request_id=prompt.request_id).select_related("conversation").first()
         if existing is not None:
+            if existing.conversation.deleted_at is not None:  # resent after its conversation was deleted
+                raise FrameError("not_found", NOT_FOUND, prompt.request_id)
             return existing, None
         model = catalog.find_model(prompt.model_key)
         if model is None:

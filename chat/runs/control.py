@@ -2,7 +2,8 @@
 
 Each process listens on one channel of its own and joins the control group of each run it hosts. A
 socket in another process sends `run.stop` or `run.snapshot_request` there; a snapshot comes back as
-`run.snapshot`, addressed to the asking process's channel and its watcher's id.
+`run.snapshot`, addressed to the asking process's channel and its watcher's id. The same channel gets
+`sessions.end` (chat.sessions): the sockets of a session or a user to close.
 """
 
 from channels.layers import get_channel_layer
@@ -78,3 +79,7 @@ async def answer_control(layer, request: dict) -> None:
         watcher = relay.find_watcher(request["socket"])
         if watcher is not None:
             watcher.snapshot_reply(request)
+    elif request["type"] == "sessions.end":  # on this channel too: one listener per layer instance
+        from chat import sessions  # not at the top: chat.sessions sends through this module
+
+        sessions.end_sockets(session_hash=request.get("session_hash"), user_id=request.get("user_id"))

@@ -1,6 +1,7 @@
 // The JSON API (chat/api.py): the model catalog and the conversation list (open, rename, delete).
 
 import { config } from './config.js';
+import { loginHref } from './login.js';
 import { showNotice } from './notice.js';
 
 export const urls = config.urls;
@@ -30,8 +31,7 @@ export async function api(path, { method = 'GET', body, signal } = {}) {
     signal,
   });
   if (response.status === 401) {
-    const next = encodeURIComponent(location.pathname + location.search);
-    showNotice('Your session has ended.', 'error', { text: 'Log in again', href: `${config.loginUrl}?next=${next}` });
+    showNotice('Your session has ended.', 'error', { text: 'Log in again', href: loginHref() });
     throw new ApiError(401, 'Your session has ended.');
   }
   if (response.status === 204) return null;

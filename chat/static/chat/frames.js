@@ -3,6 +3,7 @@
 
 import { giveBackPrompt } from './composer.js';
 import { saveInflight } from './inflight.js';
+import { goToLogin } from './login.js';
 import { setUrl } from './nav.js';
 import { showNotice } from './notice.js';
 import { showParamError } from './params.js';
@@ -158,6 +159,8 @@ function attachFailed(frame, detail) {
 }
 
 function onServerError(frame) {
+  // The session has ended: the frame was not processed (a prompt was not saved); log in again.
+  if (frame.code === 'unauthenticated') return goToLogin();
   const detail = frame.detail || 'Something went wrong.';
   if (frame.id == null && attachFailed(frame, detail)) return;
   // No id: it can only concern our request if one is waiting to start.

@@ -3,10 +3,14 @@
 // again to each unfinished message (frames.js) and the server's `snapshot` fills in what was missed.
 
 import { config } from './config.js';
+import { goToLogin } from './login.js';
 
 const RETRY_MIN_MS = 500;
 const RETRY_MAX_MS = 8000;
-const CONNECTION_TEXT = { connecting: 'Connecting…', connected: 'Connected', reconnecting: 'Reconnecting…' };
+const SESSION_ENDED = 4401; // the server's close code for a session that has ended: log in, do not reconnect
+const CONNECTION_TEXT = {
+  connecting: 'Connecting…', connected: 'Connected', reconnecting: 'Reconnecting…', ended: 'Session ended',
+};
 const indicator = document.getElementById('connection');
 
 let socket = null;
@@ -105,12 +109,17 @@ function open() {
     hooks.onChange();
   });
   opened.addEventListener('message', (event) => hooks.onFrame(event.data));
-  opened.addEventListener('close', () => {
+  opened.addEventListener('close', (event) => {
     if (socket !== opened) return; // a stale socket we already replaced
     socket = null;
     connected = false;
     attaching = [];
     hooks.onClose(); // the answers go on without us: the page attaches again on reconnect
+    if (event.code === SESSION_ENDED) {
+      setConnection('ended');
+      goToLogin();
+      return;
+    }
     scheduleReconnect();
   });
 }
