@@ -24,7 +24,7 @@ class MessageWrites:
         def execute(cursor, sql, params=None):
             if sql.lstrip().upper().startswith("UPDATE") and "chat_message" in sql and '"response" =' in sql:
                 # One write per row: a checkpoint statement carries a VALUES row per message.
-                self.count += max(1, sql.count("(%s, %s, %s)"))
+                self.count += max(1, sql.count("(%s, %s, %s, %s)"))
             return original(cursor, sql, params)
 
         monkeypatch.setattr(CursorWrapper, "execute", execute)
