@@ -110,3 +110,13 @@ async def test_inference_profile_arns_keep_working_as_model_ids(bedrock, alice, 
     assert frames[-1]["status"] == "complete"
     assert bedrock.requests[0].model_id == profile
     assert bedrock.requests[0].body["additionalModelRequestFields"]["thinking"]["budget_tokens"] == 2048
+
+
+def test_a_retired_built_in_model_is_a_start_up_warning(settings):
+    from django.core import checks
+
+    settings.BEDROCK_MODEL_ID = SEED_MODEL
+    [warning] = [message for message in checks.run_checks() if message.id == "chat.W001"]
+    assert warning.msg == f"{SEED_MODEL} was retired on 2025-08-12: prompts to it are refused with model_retired."
+    settings.BEDROCK_MODEL_ID = TEST_MODEL_ID
+    assert not [message for message in checks.run_checks() if message.id == "chat.W001"]
