@@ -34,6 +34,7 @@ def message_json(message: Message) -> dict:
         "client_request_id": message.client_request_id,
         "prompt": message.prompt,
         "response": message.response,
+        "reasoning": message.reasoning,
         "seq": message.seq,
         "status": message.status,
         "model": message.model_key,
@@ -42,6 +43,11 @@ def message_json(message: Message) -> dict:
         "usage": frame["usage"],
         "metrics": frame["metrics"],
         "error": frame.get("error"),
+        # Protocol v1.1's extras, as the `done` frame has them (null or [] when they do not apply).
+        "cost": frame.get("cost"),
+        "guardrail": frame.get("guardrail"),
+        "citations": frame.get("citations", []),
+        "invoked_model": message.invoked_model,
         "created": message.created.isoformat(),
     }
 
