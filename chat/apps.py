@@ -7,3 +7,4 @@ class ChatConfig(AppConfig):
 
     def ready(self):
         from chat import sessions  # noqa: F401  its signal receivers end the sockets of ended sessions
+        from chat import checks  # noqa: F401 - registers the system checks
