@@ -146,7 +146,7 @@ def test_a_plain_answer_has_no_empty_stream_sections(client, staff, alice):
     html = page(client, message)
     for heading in ("Reasoning", "Citations", "Guardrail"):
         assert f">{heading}</h2>" not in html, heading
-    assert "— (no prices for this model when it answered)" in section(html, "Usage and cost")
+    assert "— (not recorded: the model had no prices, or the answer predates stored costs)" in section(html, "Usage and cost")
     assert "— (the model asked for)" in html
 
 

@@ -90,7 +90,7 @@ class StreamDetailsAdmin:
     @admin.display(description="cost")
     def cost_view(self, message):
         if message.cost is None:
-            return "— (no prices for this model when it answered)"
+            return "— (not recorded: the model had no prices, or the answer predates stored costs)"
         return cost_label(message)
 
     @admin.display(description="stop reason")
