@@ -5,6 +5,7 @@ reasons as filters."""
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 
 from chat.models import Conversation, Message
 
@@ -185,3 +186,15 @@ def test_list_has_a_cost_column(client, staff, thoughtful, blocked):
     assert ">Cost</a>" in html
     assert '<td class="field-cost_column">0.00123 USD</td>' in html
     assert '<td class="field-cost_column">—</td>' in html
+
+
+def test_a_lone_surrogate_in_a_citation_or_trace_is_shown_as_its_escape(client, staff, bob):
+    """SQLite's JSON columns can hold one (kept as its escape); the page still renders."""
+    if connection.vendor != "sqlite":
+        pytest.skip("PostgreSQL's jsonb refuses a lone surrogate")
+    message = make(bob, "Odd text", status="blocked", stop_reason="guardrail_intervened",
+                   citations=[{"title": "half \ud800 a pair", "source": "", "location": "", "text": "\udc00"}],
+                   guardrail={"action": "GUARDRAIL_INTERVENED", "reason": "odd \ud83d", "assessments": []})
+    client.force_login(staff)
+    html = page(client, message)
+    assert "half \\ud800 a pair" in html and "\\udc00" in html and "Reason: odd \\ud83d" in html

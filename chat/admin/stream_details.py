@@ -59,8 +59,10 @@ def web_link(value: str):
 
 
 def text_of(item: dict, key: str) -> str:
+    """A value of a JSON column as text. JSON can hold a lone surrogate (SQLite keeps a "\\ud800" escape as it
+    is): it is shown as that escape, so the page can still be encoded."""
     value = item.get(key)
-    return "" if value is None else str(value)
+    return "" if value is None else str(value).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def citation_cells(item: dict) -> tuple:
