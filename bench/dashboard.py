@@ -30,7 +30,7 @@ MODELS = [  # key, provider, share of traffic, (price in, price out) per 1,000 t
     ("nova-lite", "bedrock-converse", 0.15, None),
     ("local", "local", 0.10, None),
 ]
-STATUSES = [("complete", 0.86), ("stopped", 0.05), ("interrupted", 0.02), ("error", 0.07)]
+STATUSES = [("complete", 0.85), ("stopped", 0.05), ("interrupted", 0.02), ("error", 0.07), ("blocked", 0.01)]
 ERROR_CODES = ["throttled", "model_error", "timeout", "access_denied", "validation"]
 DAYS = 30
 USERS = 60
@@ -66,7 +66,8 @@ def fill(count: int) -> None:
     for key, provider, _, price in MODELS:
         if price:
             CatalogEntry.objects.create(key=key, label=key.replace("-", " ").title(), provider=provider, model_id=f"{key}-id",
-                                        price_per_1k_input=price[0], price_per_1k_output=price[1])
+                                        price_per_1k_input=price[0], price_per_1k_output=price[1],
+                                        price_per_1k_cache_read=price[0] / 10, price_per_1k_cache_write=price[0] * Decimal("1.25"))
 
     now = timezone.now()
     model_weights = [share for _, _, share, _ in MODELS]
@@ -82,7 +83,7 @@ def fill(count: int) -> None:
         moments = sorted(now - timedelta(seconds=rng.uniform(0, DAYS * 86400)) for _ in range(count))
         for n, created in enumerate(moments):
             conversation = conversations[n % len(conversations)]
-            key, provider, _, _ = rng.choices(MODELS, model_weights)[0]
+            key, provider, _, price = rng.choices(MODELS, model_weights)[0]
             status = rng.choices(status_names, status_weights)[0]
             fields = {}
             if status != "error":
@@ -92,6 +93,10 @@ def fill(count: int) -> None:
                     "input_tokens": rng.randint(10, 4000), "output_tokens": output_tokens, "ttft_ms": ttft,
                     "duration_ms": ttft + int(output_tokens * 1000 / rng.uniform(20, 120)), "stop_reason": "end_turn",
                 }
+                if price and n % 2:  # half the priced answers were saved with their cost and cache figures (protocol v1.1)
+                    fields |= {"cache_read_input_tokens": rng.randint(0, 8000), "cache_write_input_tokens": rng.randint(0, 2000),
+                               "currency": "USD"}
+                    fields["cost"] = (fields["input_tokens"] * price[0] + output_tokens * price[1]) / 1000
             else:
                 fields = {"error_code": rng.choice(ERROR_CODES), "error_detail": "The model could not answer.",
                           "duration_ms": rng.randint(50, 3000)}

@@ -8,6 +8,7 @@ Django would otherwise read a synchronous one into a list before sending the fir
 import csv
 import io
 import json
+from decimal import Decimal
 
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
@@ -32,10 +33,20 @@ MESSAGE_COLUMNS = [
     ("prompt", "prompt"),
     ("response", "response"),
     ("params", "params"),
+    ("reasoning", "reasoning"),
+    ("citations", "citations"),
+    ("guardrail", "guardrail"),
+    ("invoked_model", "invoked_model"),
     ("input_tokens", "input_tokens"),
     ("output_tokens", "output_tokens"),
+    ("cache_read_input_tokens", "cache_read_input_tokens"),
+    ("cache_write_input_tokens", "cache_write_input_tokens"),
+    ("cost", "cost"),
+    ("currency", "currency"),
     ("ttft_ms", "ttft_ms"),
+    ("answer_ms", "answer_ms"),
     ("duration_ms", "duration_ms"),
+    ("server_latency_ms", "server_latency_ms"),
     ("tokens_per_second", "tokens_per_second"),
     ("stop_reason", "stop_reason"),
     ("error_code", "error_code"),
@@ -74,7 +85,12 @@ def message_rows(queryset):
         queryset = queryset.with_tokens_per_second()
     paths = [path for _, path in MESSAGE_COLUMNS]
     for row in queryset.values(*paths).iterator(chunk_size=CHUNK_SIZE):
-        yield {heading: row[path] for heading, path in MESSAGE_COLUMNS}
+        yield {heading: exact(row[path]) for heading, path in MESSAGE_COLUMNS}
+
+
+def exact(value):
+    """A cost as its fixed-point string ("0.00123000", as stored; never "1E-8"); anything else as it is."""
+    return format(value, "f") if isinstance(value, Decimal) else value
 
 
 def csv_chunks(rows):

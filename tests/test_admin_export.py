@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+from decimal import Decimal
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -146,3 +147,49 @@ def test_export_is_for_staff_only(client, alice, django_user_model, history):
     assert client.get("/admin/chat/message/export.csv").status_code == 403
     clerk.user_permissions.add(Permission.objects.get(codename="view_message"))
     assert client.get("/admin/chat/message/export.csv").status_code == 200
+
+
+@pytest.fixture
+def streamed(alice):
+    """An answer with everything protocol v1.1 keeps: reasoning (starting like a formula), citations, a guardrail
+    trace, cache tokens, cost, timings and the model a prompt router picked."""
+    conversation = Conversation.objects.create(user=alice, title="Stream details")
+    return Message.objects.create(
+        conversation=conversation, user=alice, prompt="Why?", response="Because.", status="blocked",
+        model_key="router", model_id="arn:aws:bedrock:us-east-1:123:default-prompt-router/anthropic.claude:1",
+        provider="bedrock-converse", client_request_id="s1", stop_reason="guardrail_intervened",
+        reasoning="=1+2 is what I computed,\nthen \"quoted\"", reasoning_signature="sig-not-exported",
+        citations=[{"title": "Doc", "source": "https://docs.example/a", "location": "page 2", "text": "cited"}],
+        guardrail={"action": "GUARDRAIL_INTERVENED", "reason": "", "assessments": [
+            {"policy": "contentPolicy", "type": "HATE", "action": "BLOCKED", "confidence": "HIGH"}]},
+        input_tokens=10, output_tokens=20, cache_read_input_tokens=3000, cache_write_input_tokens=0,
+        cost=Decimal("0.00000001"), currency="USD", ttft_ms=100, answer_ms=900, duration_ms=1900, server_latency_ms=1700,
+        invoked_model="-anthropic.claude-3-haiku",
+    )
+
+
+def test_csv_has_the_stream_details_with_text_neutralised(client, staff, streamed):
+    client.force_login(staff)
+    [row] = read_csv(export_selected(client, "csv", [streamed]))
+    assert row["reasoning"] == "'=1+2 is what I computed,\nthen \"quoted\""  # a formula no spreadsheet runs
+    assert row["invoked_model"] == "'-anthropic.claude-3-haiku"
+    assert json.loads(row["citations"]) == streamed.citations
+    assert json.loads(row["guardrail"]) == streamed.guardrail
+    assert (row["cache_read_input_tokens"], row["cache_write_input_tokens"]) == ("3000", "0")
+    assert (row["cost"], row["currency"]) == ("0.00000001", "USD")  # fixed-point, not 1E-8
+    assert (row["ttft_ms"], row["answer_ms"], row["server_latency_ms"]) == ("100", "900", "1700")
+    assert row["status"] == "blocked" and row["stop_reason"] == "guardrail_intervened"
+    assert "sig-not-exported" not in json.dumps(row)
+
+
+def test_jsonl_has_the_stream_details_as_data(client, staff, streamed, history):
+    client.force_login(staff)
+    rows = {row["id"]: row for row in read_jsonl(export_selected(client, "jsonl", [streamed, history[0]]))}
+    row = rows[streamed.pk]
+    assert row["reasoning"] == "=1+2 is what I computed,\nthen \"quoted\""
+    assert row["citations"] == streamed.citations and row["guardrail"] == streamed.guardrail
+    assert row["cost"] == "0.00000001" and row["currency"] == "USD"  # an exact decimal string, as in the protocol
+    assert (row["cache_read_input_tokens"], row["answer_ms"], row["server_latency_ms"]) == (3000, 900, 1700)
+    assert row["invoked_model"] == "-anthropic.claude-3-haiku"
+    older = rows[history[0].pk]  # an answer from before protocol v1.1
+    assert (older["reasoning"], older["citations"], older["guardrail"], older["cost"], older["currency"]) == ("", [], None, None, "")

@@ -2,7 +2,7 @@
 
 import random
 import statistics
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import date, datetime, timedelta, timezone as dt_timezone
 from decimal import Decimal
 from html.parser import HTMLParser
 
@@ -12,7 +12,7 @@ from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from chat.dashboard.queries import percentiles_by_model
+from chat.dashboard.aggregates import percentiles_by_model
 from chat.models import CatalogEntry, Conversation, Message, tokens_per_second
 
 pytestmark = pytest.mark.django_db
@@ -95,10 +95,10 @@ def test_daily_figures_and_totals(client, staff, known):
     client.force_login(staff)
     html, tables = dashboard(client, **RANGE)
     assert tables["days-table"] == [
-        ["Day", "Requests", "Errors", "Input tokens", "Output tokens", "Est. cost"],
-        ["Sat 1 Mar", "1", "0", "100", "200", "3.30"],   # 100 × 3/1000 + 200 × 15/1000
-        ["Sun 2 Mar", "4", "2", "310", "140", "2.40"],   # only claude is priced: 0.90 + 1.50
-        ["Mon 3 Mar", "2", "1", "50", "600", "9.15"],
+        ["Day", "Requests", "Errors", "Blocked", "Input tokens", "Output tokens", "Est. cost"],
+        ["Sat 1 Mar", "1", "0", "0", "100", "200", "3.30"],   # 100 × 3/1000 + 200 × 15/1000
+        ["Sun 2 Mar", "4", "2", "0", "310", "140", "2.40"],   # only claude is priced: 0.90 + 1.50
+        ["Mon 3 Mar", "2", "1", "0", "50", "600", "9.15"],
     ]
     for element, value in (("total-requests", "7"), ("total-errors", "3 (42.9%)"), ("total-input", "460"),
                            ("total-output", "940"), ("total-cost", "14.85"), ("running-count", "1")):
@@ -109,11 +109,11 @@ def test_per_model_percentiles_and_cost(client, staff, known):
     client.force_login(staff)
     _, tables = dashboard(client, **RANGE)
     assert tables["models-table"] == [
-        ["Model", "Requests", "Errors", "Input tokens", "Output tokens", "TTFT p50", "TTFT p95", "Tokens/s p50",
-         "Tokens/s p95", "Est. cost"],
+        ["Model", "Requests", "Errors", "Blocked", "Input tokens", "Output tokens", "Cache read", "Cache write", "TTFT p50",
+         "TTFT p95", "Tokens/s p50", "Tokens/s p95", "Est. cost"],
         # TTFT 100, 300, 500: p95 at position 1.9 = 300 + 0.9 × 200. Tokens/s 50, 100, 200: p95 = 100 + 0.9 × 100.
-        ["claude Claude", "4", "1", "450", "900", "300 ms", "480 ms", "100.0", "190.0", "14.85"],
-        ["local", "3", "2", "10", "40", "1,000 ms", "1,000 ms", "20.0", "20.0", "–"],
+        ["claude Claude", "4", "1", "0", "450", "900", "0", "0", "300 ms", "480 ms", "100.0", "190.0", "14.85"],
+        ["local", "3", "2", "0", "10", "40", "0", "0", "1,000 ms", "1,000 ms", "20.0", "20.0", "–"],
     ]
 
 
@@ -122,9 +122,9 @@ def test_errors_by_code_and_top_users(client, staff, known, alice, bob):
     html, tables = dashboard(client, **RANGE)
     assert tables["errors-table"] == [["Error code", "Errors"], ["throttled", "2"], ["model_error", "1"]]
     assert tables["users-table"] == [
-        ["User", "Requests", "Input tokens", "Output tokens", "Total"],
-        ["alice", "3", "160", "840", "1,000"],
-        ["bob", "4", "300", "100", "400"],
+        ["User", "Requests", "Blocked", "Input tokens", "Output tokens", "Total"],
+        ["alice", "3", "0", "160", "840", "1,000"],
+        ["bob", "4", "0", "300", "100", "400"],
     ]
     assert f"?user__id__exact={alice.pk}&amp;created_from=2025-03-01&amp;created_to=2025-03-03" in html
     assert "?error_code=throttled&amp;created_from=2025-03-01&amp;created_to=2025-03-03" in html
@@ -202,12 +202,15 @@ def test_without_prices_there_is_no_cost(client, staff, known):
     assert html.count('<figure class="chart">') == 6
 
 
-def test_the_number_of_queries_does_not_grow_with_the_messages(client, staff, known, alice):
+def test_the_number_of_queries_does_not_grow_with_the_messages(client, staff, known, alice, bob):
     client.force_login(staff)
     with CaptureQueriesContext(connection) as before:
         dashboard(client, **RANGE)
     for n in range(60):
-        make(alice, "claude", at("2025-03-02"), input_tokens=n, output_tokens=n + 1, ttft_ms=n, duration_ms=n + 500)
+        make(alice, "claude", at("2025-03-02"), input_tokens=n, output_tokens=n + 1, ttft_ms=n, duration_ms=n + 500,
+             cache_read_input_tokens=n, cost=Decimal(n) / 1000 if n % 2 else None, currency="USD" if n % 2 else "")
+    for n in range(20):
+        make(bob if n % 2 else alice, "local", at("2025-03-03"), status="blocked", stop_reason="guardrail_intervened")
     with CaptureQueriesContext(connection) as after:
         dashboard(client, **RANGE)
     assert 5 < len(after.captured_queries) == len(before.captured_queries)
@@ -262,3 +265,101 @@ def test_a_reversed_range_at_the_bounds_is_refused(client, staff, known):
     html, tables = dashboard(client, start=(timezone.localdate() + timedelta(days=1)).isoformat(), end="2000-01-01")
     assert "The start date is after the end date." in html
     assert len(tables["days-table"]) == 1 + 7
+
+
+# Claude 3.5 Sonnet's prices per 1,000 tokens: input, output, cache read, cache write.
+SONNET = {"price_per_1k_input": Decimal("0.003"), "price_per_1k_output": Decimal("0.015"),
+          "price_per_1k_cache_read": Decimal("0.0003"), "price_per_1k_cache_write": Decimal("0.00375")}
+
+
+@pytest.fixture
+def cached(alice, bob):
+    CatalogEntry.objects.create(key="sonnet", label="Sonnet", provider="bedrock-converse", model_id="anthropic.sonnet", **SONNET)
+    # Saved before costs were stored: estimated from today's prices, cache tokens included.
+    # 1234 × 0.003 + 567 × 0.015 + 8901 × 0.0003 + 2345 × 0.00375, per 1,000 = 0.003702 + 0.008505 + 0.0026703 + 0.00879375.
+    make(alice, "sonnet", at("2025-03-01"), input_tokens=1234, output_tokens=567, cache_read_input_tokens=8901,
+         cache_write_input_tokens=2345)
+    # Saved with its own cost (priced when it ended): that cost counts, not today's prices for its tokens.
+    make(bob, "sonnet", at("2025-03-02"), input_tokens=100_000, output_tokens=100_000, cache_read_input_tokens=100_000,
+         cost=Decimal("0.01234567"), currency="USD")
+    # A model with no catalog prices whose answers were saved with a cost (a prompt router, say).
+    make(bob, "router", at("2025-03-02"), input_tokens=10, output_tokens=10, cost=Decimal("0.00000001"), currency="USD")
+
+
+def test_cost_counts_cache_tokens_at_their_prices_exactly(cached):
+    from chat.dashboard.queries import Scope, usage
+
+    report = usage(Scope(start=date(2025, 3, 1), end=date(2025, 3, 3)))
+    estimated = Decimal("0.003702") + Decimal("0.008505") + Decimal("0.0026703") + Decimal("0.00879375")
+    assert estimated == Decimal("0.02367105")
+    by_model = {m["key"]: m["totals"] for m in report.models}
+    assert by_model["sonnet"].cost == estimated + Decimal("0.01234567")
+    assert by_model["router"].cost == Decimal("0.00000001")
+    assert report.total.cost == Decimal("0.03601673")
+    assert [(day.isoformat(), totals.cost) for day, totals in report.days] == [
+        ("2025-03-01", Decimal("0.02367105")), ("2025-03-02", Decimal("0.01234568")), ("2025-03-03", None)]
+    assert (report.total.cache_read_tokens, report.total.cache_write_tokens) == (108_901, 2345)
+    assert report.priced and report.currencies == ["USD"]
+
+
+def test_cost_and_cache_figures_on_the_page(client, staff, cached):
+    client.force_login(staff)
+    html, tables = dashboard(client, **RANGE)
+    flat = " ".join(html.replace("<small>", "").replace("</small>", "").split())
+    for element, value in (("total-cost", "0.0360 USD"), ("total-cache-read", "108,901"), ("total-cache-write", "2,345")):
+        assert f'id="{element}">{value}<' in flat, element
+    assert "in USD" in flat and 'id="mixed-currencies"' not in html
+    rows = {row[0]: row for row in tables["models-table"][1:]}
+    assert rows["sonnet Sonnet"][6:8] == ["108,901", "2,345"] and rows["sonnet Sonnet"][-1] == "0.0360"
+    assert rows["router"][-1] == "0.0000"  # priced, though the catalog has no prices for it
+
+
+def test_stored_costs_show_without_catalog_prices_and_mixed_currencies_are_flagged(client, staff, cached, alice):
+    CatalogEntry.objects.all().delete()
+    make(alice, "router", at("2025-03-03"), cost=Decimal("2.5"), currency="EUR")
+    client.force_login(staff)
+    html, tables = dashboard(client, **RANGE)
+    assert 'id="total-cost"' in html and tables["days-table"][0][-1] == "Est. cost"
+    assert tables["days-table"][1][-1] == "–"  # the estimated answer has no prices now
+    assert tables["days-table"][3][-1] == "2.50"
+    assert "These costs add up amounts in EUR, USD as if they were one currency." in html
+
+
+@pytest.fixture
+def blocked(known, alice, bob):
+    for created in (at("2025-03-01", "08:00"), at("2025-03-03", "09:00")):
+        make(alice, "claude", created, status="blocked", stop_reason="guardrail_intervened", input_tokens=5, output_tokens=0)
+    make(bob, "local", at("2025-03-02"), status="blocked", stop_reason="content_filtered")
+    make(bob, "local", at("2025-02-28"), status="blocked")  # outside the range
+
+
+def test_blocked_answers_per_model_and_user(client, staff, blocked, alice, bob):
+    client.force_login(staff)
+    html, tables = dashboard(client, **RANGE)
+    assert 'id="total-blocked">3<' in html
+    assert [row[:4] for row in tables["days-table"][1:]] == [
+        ["Sat 1 Mar", "2", "0", "1"], ["Sun 2 Mar", "5", "2", "1"], ["Mon 3 Mar", "3", "1", "1"]]
+    assert [row[:4] for row in tables["models-table"][1:]] == [["claude Claude", "6", "1", "2"], ["local", "4", "2", "1"]]
+    assert [row[:3] for row in tables["users-table"][1:]] == [["alice", "5", "2"], ["bob", "5", "1"]]
+    assert tables["blocked-users-table"] == [["User", "Blocked answers"], ["alice", "2"], ["bob", "1"]]
+    assert "?status__exact=blocked&amp;model_key=claude&amp;created_from=2025-03-01&amp;created_to=2025-03-03" in html
+    assert f"?status__exact=blocked&amp;user__id__exact={alice.pk}&amp;created_from=2025-03-01&amp;created_to=2025-03-03" in html
+    # A blocked answer is not an error: the error rate stays the errors'.
+    assert 'id="total-errors">3 <small>(30.0%)</small>' in html
+
+    _, tables = dashboard(client, **RANGE, model="local")
+    assert tables["blocked-users-table"] == [["User", "Blocked answers"], ["bob", "1"]]
+    html, tables = dashboard(client, **RANGE, user=str(alice.pk))
+    assert tables["blocked-users-table"][1:] == [["alice", "2"]] and 'id="total-blocked">2<' in html
+    html, tables = dashboard(client, start="2025-03-04", end="2025-03-05")
+    assert "blocked-users-table" not in tables and "No answer was blocked in this range." in html
+
+
+def test_the_figures_are_read_from_the_covering_index(cached):
+    """The GROUP BY behind every total reads message_usage_idx alone, never the table's long text columns."""
+    from chat.dashboard.queries import Scope, grouped_rows
+
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's plan names a covering index; PostgreSQL picks by table statistics")
+    plan = grouped_rows(Scope(start=date(2025, 3, 1), end=date(2025, 3, 3))).explain()
+    assert "USING COVERING INDEX message_usage_idx" in plan

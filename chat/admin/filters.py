@@ -1,4 +1,4 @@
-"""The history's list filters: a typed date range, the models and error codes in use, deletion by the user."""
+"""The history's list filters: a typed date range, the models, stop reasons and error codes in use, deletion by the user."""
 
 from datetime import datetime, time, timedelta
 
@@ -7,6 +7,7 @@ from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.utils import timezone
 
+from chat.admin.stream_details import stop_reason_label
 from chat.models import CatalogEntry, Message
 
 
@@ -83,6 +84,18 @@ class ErrorCodeFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         return queryset.filter(error_code=self.value()) if self.value() else queryset
+
+
+class StopReasonFilter(admin.SimpleListFilter):
+    title = "stop reason"
+    parameter_name = "stop_reason"
+
+    def lookups(self, request, model_admin):
+        reasons = Message.objects.exclude(stop_reason="").order_by("stop_reason").values_list("stop_reason", flat=True).distinct()
+        return [(reason, stop_reason_label(reason)) for reason in reasons]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(stop_reason=self.value()) if self.value() else queryset
 
 
 class DeletedByUserFilter(admin.SimpleListFilter):

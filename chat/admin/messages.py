@@ -12,8 +12,9 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from chat.admin.filters import CreatedRangeFilter, ErrorCodeFilter, ModelKeyFilter
+from chat.admin.filters import CreatedRangeFilter, ErrorCodeFilter, ModelKeyFilter, StopReasonFilter
 from chat.admin.history import ReadOnlyHistoryAdmin, preview, printable, status_badge
+from chat.admin.stream_details import StreamDetailsAdmin
 from chat.dashboard.charts import charts
 from chat.dashboard.forms import DashboardForm
 from chat.dashboard.queries import usage
@@ -22,14 +23,14 @@ from chat.models import Message
 
 
 @admin.register(Message)
-class MessageAdmin(ReadOnlyHistoryAdmin):
+class MessageAdmin(StreamDetailsAdmin, ReadOnlyHistoryAdmin):
     list_display = (
         "id", "user", "conversation_link", "model_column", "status_badge", "prompt_preview", "answer_preview",
-        "input_tokens", "output_tokens", "ttft", "speed", "duration", "created",
+        "input_tokens", "output_tokens", "ttft", "speed", "duration", "cost_column", "created",
     )
     list_display_links = ("id", "prompt_preview")
     list_filter = (
-        "status", ModelKeyFilter, ("user", admin.RelatedOnlyFieldListFilter), CreatedRangeFilter, ErrorCodeFilter,
+        "status", StopReasonFilter, ModelKeyFilter, ("user", admin.RelatedOnlyFieldListFilter), CreatedRangeFilter, ErrorCodeFilter,
     )
     search_fields = ("prompt", "response", "user__username")
     search_help_text = "Searches prompts, answers and usernames."
@@ -41,18 +42,28 @@ class MessageAdmin(ReadOnlyHistoryAdmin):
         (None, {"fields": ("user", "conversation_link", "status_badge", "created", "finished")}),
         ("Prompt", {"fields": ("full_prompt", "system_prompt")}),
         ("Answer", {"fields": ("answer",)}),
-        ("Model and parameters", {"fields": ("model_key", "model_id", "provider", "parameters")}),
-        ("Outcome", {"fields": ("stop_reason", "error_code", "error_text", "input_tokens", "output_tokens",
-                                "ttft", "speed", "duration", "seq", "heartbeat_at")}),
+        ("Model and parameters", {"fields": ("model_key", "model_id", "invoked_model_view", "provider", "parameters")}),
+        ("Outcome", {"fields": ("stop_reason_view", "error_code", "error_text", "seq", "heartbeat_at")}),
+        ("Usage and cost", {"fields": ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_write_input_tokens",
+                                       "cost_view")}),
+        ("Timing", {"fields": ("ttft", "answer_time", "speed", "duration", "server_latency")}),
         ("Request", {"fields": ("client_request_id", "upstream_request_id", "client_ip", "user_agent")}),
     )
     readonly_fields = [f.name for f in Message._meta.fields] + [
         "conversation_link", "status_badge", "full_prompt", "system_prompt", "answer", "parameters", "ttft", "speed", "duration",
         "error_text",
+        "stop_reason_view", "invoked_model_view", "cost_view", "answer_time", "server_latency",
+        "reasoning_view", "reasoning_kept", "citations_view", "guardrail_view",
     ]
 
     def get_queryset(self, request):
         return super().get_queryset(request).with_tokens_per_second()
+
+    def get_fieldsets(self, request, obj=None):
+        # The stream's reasoning, citations and guardrail trace, after the answer, when the message has them.
+        fieldsets = super().get_fieldsets(request, obj)
+        after_answer = [name for name, _ in fieldsets].index("Answer") + 1
+        return (*fieldsets[:after_answer], *self.stream_fieldsets(obj), *fieldsets[after_answer:])
 
     def is_streaming(self, message):
         return message.status == Message.Status.STREAMING

@@ -1,13 +1,13 @@
 """The usage dashboard's figures, aggregated in the database.
 
 Every figure comes from a GROUP BY query; Python only adds up the few rows those return (one per day,
-model and error code). Percentiles use `percentile_cont` on PostgreSQL; on SQLite, which has none, one
-query numbers each model's rows in the order of each measure (ROW_NUMBER) and returns only the rows at
-the positions the percentiles need (never all the rows). Both give the same continuous percentile: the
-value at position p × (n − 1), interpolated linearly.
+model, error code and currency). Percentiles come from chat/dashboard/aggregates.py.
+
+Cost: each answer's stored `Message.cost` (priced when it ended, cache reads and writes at their own
+prices), and for answers without one (older rows, or a model that had no prices then) an estimate from
+the catalog's prices today.
 """
 
-import math
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -15,129 +15,22 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connections
-from django.db.models import Aggregate, Case, Count, DateField, F, FloatField, Func, Q, Sum, Value, When, Window
-from django.db.models.functions import RowNumber, TruncDate
+from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
+from chat.dashboard.aggregates import local_date, percentiles_by_model
 from chat.models import CatalogEntry, Message, tokens_per_second
 
-PERCENTILES = (0.5, 0.95)
 TOP_USERS = 10
 RUNNING_SHOWN = 50
-
-
-class PercentileCont(Aggregate):
-    """PostgreSQL's continuous percentile: percentile_cont(fraction) WITHIN GROUP (ORDER BY expression)."""
-
-    function = "PERCENTILE_CONT"
-    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
-    output_field = FloatField()
-
-    def __init__(self, expression, fraction, **extra):
-        super().__init__(expression, fraction=float(fraction), **extra)
-
-
-def percentiles_by_model(queryset, measures: dict, fractions=PERCENTILES, counts=None) -> dict[str, dict[str, dict]]:
-    """{measure: {model_key: {"count": n, fraction: value, ...}}}, each over the rows where it is not NULL.
-
-    `counts` ({measure: {model_key: rows where it is not NULL}}) saves a query when the caller has them.
-    """
-    queryset = queryset.order_by()
-    if connections[queryset.db].vendor == "postgresql":
-        aggregates = {}
-        for name, expression in measures.items():
-            aggregates[f"{name}__count"] = Count(expression)
-            aggregates |= {f"{name}__{i}": PercentileCont(expression, f) for i, f in enumerate(fractions)}
-        rows = list(queryset.values("model_key").annotate(**aggregates))
-        return {
-            name: {
-                row["model_key"]: {"count": row[f"{name}__count"]} | {f: row[f"{name}__{i}"] for i, f in enumerate(fractions)}
-                for row in rows if row[f"{name}__count"]
-            }
-            for name in measures
-        }
-    # Elsewhere (SQLite): number each model's rows in the order of each measure (ROW_NUMBER, NULLs
-    # last) in one query, and return only the rows at the positions each percentile needs.
-    if counts is None:
-        rows = queryset.values("model_key").annotate(**{name: Count(expression) for name, expression in measures.items()})
-        counts = {name: {row["model_key"]: row[name] for row in rows} for name in measures}
-    positions = {name: {} for name in measures}
-    wanted = Q()
-    for name, per_model in counts.items():
-        for model_key, count in per_model.items():
-            if count:
-                ranks = sorted({rank for f in fractions for rank in _ranks(f, count)})
-                positions[name][model_key] = ranks
-                wanted |= Q(model_key=model_key, **{f"{name}_rank__in": ranks})
-    values = {name: {} for name in measures}  # measure -> model -> {1-based rank: value}
-    if wanted:
-        ranked = queryset.annotate(**{f"{name}_value": expression for name, expression in measures.items()})
-        ranked = ranked.annotate(**{
-            f"{name}_rank": Window(RowNumber(), partition_by=[F("model_key")], order_by=[F(f"{name}_value").asc(nulls_last=True)])
-            for name in measures
-        })
-        columns = ["model_key"] + [f"{name}_{part}" for name in measures for part in ("value", "rank")]
-        for row in ranked.filter(wanted).values(*columns):
-            for name in measures:
-                if row[f"{name}_rank"] in positions[name].get(row["model_key"], ()):
-                    values[name].setdefault(row["model_key"], {})[row[f"{name}_rank"]] = row[f"{name}_value"]
-    results = {}
-    for name in measures:
-        results[name] = {}
-        for model_key, count in counts[name].items():
-            if not count:
-                continue
-            results[name][model_key] = {"count": count}
-            for fraction in fractions:
-                position = fraction * (count - 1)
-                low = math.floor(position)
-                below = values[name][model_key][low + 1]
-                above = values[name][model_key].get(low + 2, below)
-                results[name][model_key][fraction] = below + (above - below) * (position - low)
-    return results
-
-
-def _ranks(fraction: float, count: int) -> list[int]:
-    """The 1-based ranks of the values on either side of a percentile's position."""
-    low = math.floor(fraction * (count - 1))
-    return [low + 1, min(low + 2, count)]
-
-
-def local_date(field: str, since: datetime, until: datetime, connection_vendor: str):
-    """The local calendar day of a datetime column, for GROUP BY.
-
-    PostgreSQL: TruncDate. SQLite: Django's TruncDate calls a Python function per row there (seconds
-    for 100,000 rows), so this uses SQLite's own date() with the UTC offset in force at each instant,
-    a CASE over the few offset changes (daylight saving) between `since` and `until`.
-    """
-    if connection_vendor != "sqlite":
-        return TruncDate(field)
-    periods = offset_periods(since, until, timezone.get_current_timezone())
-    modifiers = [Value(f"{int(offset.total_seconds()) // 60:+d} minutes") for _, offset in periods]
-    shift = modifiers[0] if len(periods) == 1 else Case(
-        *[When(**{f"{field}__lt": change}, then=modifier) for (change, _), modifier in zip(periods[1:], modifiers)],
-        default=modifiers[-1],
-    )
-    return Func(F(field), shift, function="DATE", output_field=DateField())
-
-
-def offset_periods(since: datetime, until: datetime, zone) -> list[tuple[datetime, timedelta]]:
-    """[(start, UTC offset)] for each stretch of constant offset between two instants, to the second."""
-    def offset(instant):
-        return instant.astimezone(zone).utcoffset()
-
-    periods = [(since, offset(since))]
-    hour = since
-    while hour < until:
-        following = min(hour + timedelta(hours=1), until)
-        if offset(following) != periods[-1][1]:
-            low, high = hour, following  # the change happens in (low, high]: bisect to the second
-            while high - low > timedelta(seconds=1):
-                middle = low + (high - low) / 2
-                low, high = (middle, high) if offset(middle) == periods[-1][1] else (low, middle)
-            periods.append((high.replace(microsecond=0), offset(following)))
-        hour = following
-    return periods
+# The token counts each price applies to (per 1,000 tokens), in the order of `prices()`' tuples.
+PRICED_TOKENS = (
+    ("input_sum", "input_tokens", "price_per_1k_input"),
+    ("output_sum", "output_tokens", "price_per_1k_output"),
+    ("cache_read_sum", "cache_read_input_tokens", "price_per_1k_cache_read"),
+    ("cache_write_sum", "cache_write_input_tokens", "price_per_1k_cache_write"),
+)
+NOT_STORED = Q(cost__isnull=True)  # answers whose cost is estimated here
 
 
 MEASURES = {"ttft": F("ttft_ms"), "tps": tokens_per_second()}
@@ -177,15 +70,21 @@ class Scope:
 class Totals:
     requests: int = 0
     errors: int = 0
+    blocked: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
     cost: Decimal | None = None
 
     def add(self, row: dict, cost: Decimal | None) -> None:
         self.requests += row["requests"]
         self.errors += row["errors"]
+        self.blocked += row["blocked"]
         self.input_tokens += row["input_sum"] or 0
         self.output_tokens += row["output_sum"] or 0
+        self.cache_read_tokens += row["cache_read_sum"] or 0
+        self.cache_write_tokens += row["cache_write_sum"] or 0
         if cost is not None:
             self.cost = (self.cost or Decimal(0)) + cost
 
@@ -206,56 +105,69 @@ class Usage:
     models: list[dict]
     errors: list[dict]
     top_users: list[dict]
+    blocked_users: list[dict]
     running: list
     running_count: int
     priced: bool
+    currencies: list[str]  # of the stored costs counted; more than one means the cost figures mix them
     model_keys: list[str]  # every model used in the range (by the chosen user), whatever model is chosen
 
 
-def prices() -> dict[str, tuple[Decimal | None, Decimal | None]]:
-    entries = CatalogEntry.objects.filter(Q(price_per_1k_input__isnull=False) | Q(price_per_1k_output__isnull=False))
-    return {key: (pin, pout) for key, pin, pout in entries.values_list("key", "price_per_1k_input", "price_per_1k_output")}
+def prices() -> dict[str, tuple[Decimal | None, ...]]:
+    """{model key: (input, output, cache read, cache write price per 1,000 tokens)} for models with any price."""
+    fields = [field for _, _, field in PRICED_TOKENS]
+    any_price = Q()
+    for field in fields:
+        any_price |= Q(**{f"{field}__isnull": False})
+    return {key: tuple(row) for key, *row in CatalogEntry.objects.filter(any_price).values_list("key", *fields)}
 
 
-def estimated_cost(price: tuple | None, input_tokens: int | None, output_tokens: int | None) -> Decimal | None:
+def estimated_cost(price: tuple | None, tokens: tuple) -> Decimal | None:
+    """The cost of token counts (in the order of PRICED_TOKENS) at a model's prices; a missing price counts as nothing."""
     if price is None:
         return None
-    per_input, per_output = price
-    cost = Decimal(0)
-    if per_input is not None:
-        cost += Decimal(input_tokens or 0) * per_input / 1000
-    if per_output is not None:
-        cost += Decimal(output_tokens or 0) * per_output / 1000
-    return cost
+    return sum((Decimal(count or 0) * per_1k / 1000 for count, per_1k in zip(tokens, price) if per_1k is not None), Decimal(0))
+
+
+def row_cost(row: dict, price: tuple | None) -> Decimal | None:
+    """A group's stored costs plus the estimate for its answers without one."""
+    estimate = estimated_cost(price, tuple(row[f"estimated_{name}"] for name, _, _ in PRICED_TOKENS))
+    if row["stored_cost"] is None:
+        return estimate
+    return row["stored_cost"] + (estimate or 0)
+
+
+def grouped_rows(scope: Scope):
+    """One GROUP BY (day, model, error code, currency) query, over every model so the form can offer them all:
+    each total on the page is a sum of its few rows, not of messages. It reads only message_usage_idx."""
+    messages = scope.messages(every_model=True)
+    vendor = connections[messages.db].vendor
+    return (
+        messages.annotate(day=local_date("created", scope.since, scope.until, vendor))
+        .values("day", "model_key", "error_code", "currency")
+        .annotate(requests=Count("pk"), errors=Count("pk", filter=Q(status=Message.Status.ERROR)),
+                  blocked=Count("pk", filter=Q(status=Message.Status.BLOCKED)), stored_cost=Sum("cost"),
+                  **{name: Sum(field) for name, field, _ in PRICED_TOKENS},
+                  **{f"estimated_{name}": Sum(field, filter=NOT_STORED) for name, field, _ in PRICED_TOKENS},
+                  **{f"{name}_count": Count(expression) for name, expression in MEASURES.items()})
+        .order_by()
+    )
 
 
 def usage(scope: Scope) -> Usage:
     messages = scope.messages()
     price_list = prices()
-
-    # One GROUP BY (day, model, error code) query, over every model so the form can offer them all:
-    # each total on the page is a sum of its few rows (days × models × codes), not of messages.
-    vendor = connections[messages.db].vendor
-    rows = (
-        scope.messages(every_model=True)
-        .annotate(day=local_date("created", scope.since, scope.until, vendor))
-        .values("day", "model_key", "error_code")
-        .annotate(requests=Count("pk"), errors=Count("pk", filter=Q(status=Message.Status.ERROR)),
-                  input_sum=Sum("input_tokens"), output_sum=Sum("output_tokens"),
-                  **{f"{name}_count": Count(expression) for name, expression in MEASURES.items()})
-        .order_by()
-    )
     measure_counts = {name: {} for name in MEASURES}
     total = Totals()
     by_day = {day: Totals() for day in scope.days()}
     by_model: dict[str, Totals] = {}
     by_code: dict[str, int] = {}
-    model_keys = set()
-    for row in rows:
+    model_keys, currencies, stored = set(), set(), False
+    for row in grouped_rows(scope):
         model_keys.add(row["model_key"])
         if scope.model_key and row["model_key"] != scope.model_key:
             continue
-        cost = estimated_cost(price_list.get(row["model_key"]), row["input_sum"], row["output_sum"])
+        cost = row_cost(row, price_list.get(row["model_key"]))
         total.add(row, cost)
         by_day.setdefault(row["day"], Totals()).add(row, cost)
         by_model.setdefault(row["model_key"], Totals()).add(row, cost)
@@ -263,6 +175,9 @@ def usage(scope: Scope) -> Usage:
             per_model[row["model_key"]] = per_model.get(row["model_key"], 0) + row[f"{name}_count"]
         if row["errors"]:
             by_code[row["error_code"]] = by_code.get(row["error_code"], 0) + row["errors"]
+        if row["stored_cost"] is not None:
+            stored = True
+            currencies.add(row["currency"] or "(no currency)")
 
     measured = percentiles_by_model(messages, MEASURES, counts=measure_counts)
     ttft, speed = measured["ttft"], measured["tps"]
@@ -279,25 +194,9 @@ def usage(scope: Scope) -> Usage:
         }
         for key, totals in sorted(by_model.items(), key=lambda item: (-item[1].requests, item[0]))
     ]
-
     errors = [{"error_code": code, "count": count} for code, count in sorted(by_code.items(), key=lambda item: (-item[1], item[0]))]
-    top_users = list(
-        messages.values("user_id")
-        .annotate(requests=Count("pk"), input_sum=Sum("input_tokens", default=0), output_sum=Sum("output_tokens", default=0))
-        .annotate(tokens=F("input_sum") + F("output_sum"))
-        .order_by("-tokens", "user_id")[:TOP_USERS]
-    )
-    names = dict(get_user_model().objects.filter(pk__in=[row["user_id"] for row in top_users]).values_list("pk", "username"))
-    for row in top_users:
-        row["user__username"] = names.get(row["user_id"], f"user {row['user_id']}")
-
-    streaming = scope.narrow(Message.objects.streaming())
-    running = list(streaming.select_related("user").order_by("created")[:RUNNING_SHOWN])
-    now = timezone.now()
-    for message in running:
-        # A run checkpoints every few seconds; one that has gone quiet is probably dead (see recover_streams).
-        message.quiet_seconds = (now - (message.heartbeat_at or message.created)).total_seconds()
-        message.stale = message.quiet_seconds > settings.STREAM_STALE_SECONDS
+    top_users, blocked_users = users(messages)
+    running, running_count = running_streams(scope)
     return Usage(
         scope=scope,
         total=total,
@@ -305,11 +204,46 @@ def usage(scope: Scope) -> Usage:
         models=models,
         errors=errors,
         top_users=top_users,
+        blocked_users=blocked_users,
         running=running,
-        running_count=len(running) if len(running) < RUNNING_SHOWN else streaming.count(),
-        priced=bool(price_list),
+        running_count=running_count,
+        priced=bool(price_list) or stored,
+        currencies=sorted(currencies),
         model_keys=sorted(model_keys),
     )
+
+
+def users(messages) -> tuple[list[dict], list[dict]]:
+    """The top users by tokens, and the users with the most blocked answers (with their usernames)."""
+    blocked = Count("pk", filter=Q(status=Message.Status.BLOCKED))
+    top_users = list(
+        messages.values("user_id")
+        .annotate(requests=Count("pk"), blocked=blocked,
+                  input_sum=Sum("input_tokens", default=0), output_sum=Sum("output_tokens", default=0))
+        .annotate(tokens=F("input_sum") + F("output_sum"))
+        .order_by("-tokens", "user_id")[:TOP_USERS]
+    )
+    blocked_users = list(
+        messages.filter(status=Message.Status.BLOCKED).values("user_id")
+        .annotate(blocked=Count("pk")).order_by("-blocked", "user_id")[:TOP_USERS]
+    )
+    ids = {row["user_id"] for row in top_users + blocked_users}
+    names = dict(get_user_model().objects.filter(pk__in=ids).values_list("pk", "username")) if ids else {}
+    for row in top_users + blocked_users:
+        row["user__username"] = names.get(row["user_id"], f"user {row['user_id']}")
+    return top_users, blocked_users
+
+
+def running_streams(scope: Scope) -> tuple[list, int]:
+    """The oldest streaming messages (of the chosen model and user, whatever the dates) and how many there are."""
+    streaming = scope.narrow(Message.objects.streaming())
+    running = list(streaming.select_related("user").order_by("created")[:RUNNING_SHOWN])
+    now = timezone.now()
+    for message in running:
+        # A run checkpoints every few seconds; one that has gone quiet is probably dead (see recover_streams).
+        message.quiet_seconds = (now - (message.heartbeat_at or message.created)).total_seconds()
+        message.stale = message.quiet_seconds > settings.STREAM_STALE_SECONDS
+    return running, len(running) if len(running) < RUNNING_SHOWN else streaming.count()
 
 
 def money(value) -> str:

@@ -123,7 +123,7 @@ class Message(models.Model):
             # instead of the table with its long prompt and response text.
             models.Index(
                 fields=["created", "model_key", "status", "user", "error_code", "input_tokens", "output_tokens",
-                        "ttft_ms", "duration_ms"],
+                        "ttft_ms", "duration_ms", "cache_read_input_tokens", "cache_write_input_tokens", "cost", "currency"],
                 name="message_usage_idx",
             ),
         ]

@@ -1,15 +1,15 @@
-// The admin message page: the answer rendered by the chat page's own markdown.js (one renderer and one
-// sanitiser for staff and users), from the raw text chat/admin.py prints in #answer-raw. Until this has
-// run (or when the libraries are missing) the page shows the raw text only.
+// The admin message page: the answer and the reasoning rendered by the chat page's own markdown.js (one
+// renderer and one sanitiser for staff and users), from the raw text chat/admin prints in #answer-raw and
+// #reasoning-raw. Until this has run (or when the libraries are missing) the page shows the raw text only.
 
 import { copyCode } from './clipboard.js';
 import { h } from './dom.js';
 import { markdown } from './markdown.js';
 
-const raw = document.getElementById('answer-raw');
-const target = document.getElementById('answer-rendered');
-
-if (raw && target && markdown) {
+function renderInto(rawId, targetId) {
+  const raw = document.getElementById(rawId);
+  const target = document.getElementById(targetId);
+  if (!raw || !target || !markdown) return;
   // The same markup as a finished answer on the chat page.
   const block = h('div', 'md-block');
   block.append(markdown.render(raw.textContent));
@@ -19,5 +19,8 @@ if (raw && target && markdown) {
     const copy = event.target.closest('button.code-copy');
     if (copy) copyCode(copy);
   });
-  target.closest('section.answer-rendered').hidden = false;
+  target.closest('section').hidden = false;
 }
+
+renderInto('answer-raw', 'answer-rendered');
+renderInto('reasoning-raw', 'reasoning-rendered');

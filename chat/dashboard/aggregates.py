@@ -1,0 +1,131 @@
+"""The SQL the usage dashboard needs beyond Django's own: continuous percentiles and local calendar days.
+
+Percentiles use `percentile_cont` on PostgreSQL; on SQLite, which has none, one
+query numbers each model's rows in the order of each measure (ROW_NUMBER) and returns only the rows at
+the positions the percentiles need (never all the rows). Both give the same continuous percentile: the
+value at position p × (n − 1), interpolated linearly.
+"""
+
+import math
+from datetime import datetime, timedelta
+
+from django.db import connections
+from django.db.models import Aggregate, Case, Count, DateField, F, FloatField, Func, Q, Value, When, Window
+from django.db.models.functions import RowNumber, TruncDate
+from django.utils import timezone
+
+PERCENTILES = (0.5, 0.95)
+
+
+class PercentileCont(Aggregate):
+    """PostgreSQL's continuous percentile: percentile_cont(fraction) WITHIN GROUP (ORDER BY expression)."""
+
+    function = "PERCENTILE_CONT"
+    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
+
+    def __init__(self, expression, fraction, **extra):
+        super().__init__(expression, fraction=float(fraction), **extra)
+
+
+def percentiles_by_model(queryset, measures: dict, fractions=PERCENTILES, counts=None) -> dict[str, dict[str, dict]]:
+    """{measure: {model_key: {"count": n, fraction: value, ...}}}, each over the rows where it is not NULL.
+
+    `counts` ({measure: {model_key: rows where it is not NULL}}) saves a query when the caller has them.
+    """
+    queryset = queryset.order_by()
+    if connections[queryset.db].vendor == "postgresql":
+        aggregates = {}
+        for name, expression in measures.items():
+            aggregates[f"{name}__count"] = Count(expression)
+            aggregates |= {f"{name}__{i}": PercentileCont(expression, f) for i, f in enumerate(fractions)}
+        rows = list(queryset.values("model_key").annotate(**aggregates))
+        return {
+            name: {
+                row["model_key"]: {"count": row[f"{name}__count"]} | {f: row[f"{name}__{i}"] for i, f in enumerate(fractions)}
+                for row in rows if row[f"{name}__count"]
+            }
+            for name in measures
+        }
+    # Elsewhere (SQLite): number each model's rows in the order of each measure (ROW_NUMBER, NULLs
+    # last) in one query, and return only the rows at the positions each percentile needs.
+    if counts is None:
+        rows = queryset.values("model_key").annotate(**{name: Count(expression) for name, expression in measures.items()})
+        counts = {name: {row["model_key"]: row[name] for row in rows} for name in measures}
+    positions = {name: {} for name in measures}
+    wanted = Q()
+    for name, per_model in counts.items():
+        for model_key, count in per_model.items():
+            if count:
+                ranks = sorted({rank for f in fractions for rank in _ranks(f, count)})
+                positions[name][model_key] = ranks
+                wanted |= Q(model_key=model_key, **{f"{name}_rank__in": ranks})
+    values = {name: {} for name in measures}  # measure -> model -> {1-based rank: value}
+    if wanted:
+        ranked = queryset.annotate(**{f"{name}_value": expression for name, expression in measures.items()})
+        ranked = ranked.annotate(**{
+            f"{name}_rank": Window(RowNumber(), partition_by=[F("model_key")], order_by=[F(f"{name}_value").asc(nulls_last=True)])
+            for name in measures
+        })
+        columns = ["model_key"] + [f"{name}_{part}" for name in measures for part in ("value", "rank")]
+        for row in ranked.filter(wanted).values(*columns):
+            for name in measures:
+                if row[f"{name}_rank"] in positions[name].get(row["model_key"], ()):
+                    values[name].setdefault(row["model_key"], {})[row[f"{name}_rank"]] = row[f"{name}_value"]
+    results = {}
+    for name in measures:
+        results[name] = {}
+        for model_key, count in counts[name].items():
+            if not count:
+                continue
+            results[name][model_key] = {"count": count}
+            for fraction in fractions:
+                position = fraction * (count - 1)
+                low = math.floor(position)
+                below = values[name][model_key][low + 1]
+                above = values[name][model_key].get(low + 2, below)
+                results[name][model_key][fraction] = below + (above - below) * (position - low)
+    return results
+
+
+def _ranks(fraction: float, count: int) -> list[int]:
+    """The 1-based ranks of the values on either side of a percentile's position."""
+    low = math.floor(fraction * (count - 1))
+    return [low + 1, min(low + 2, count)]
+
+
+def local_date(field: str, since: datetime, until: datetime, connection_vendor: str):
+    """The local calendar day of a datetime column, for GROUP BY.
+
+    PostgreSQL: TruncDate. SQLite: Django's TruncDate calls a Python function per row there (seconds
+    for 100,000 rows), so this uses SQLite's own date() with the UTC offset in force at each instant,
+    a CASE over the few offset changes (daylight saving) between `since` and `until`.
+    """
+    if connection_vendor != "sqlite":
+        return TruncDate(field)
+    periods = offset_periods(since, until, timezone.get_current_timezone())
+    modifiers = [Value(f"{int(offset.total_seconds()) // 60:+d} minutes") for _, offset in periods]
+    shift = modifiers[0] if len(periods) == 1 else Case(
+        *[When(**{f"{field}__lt": change}, then=modifier) for (change, _), modifier in zip(periods[1:], modifiers)],
+        default=modifiers[-1],
+    )
+    return Func(F(field), shift, function="DATE", output_field=DateField())
+
+
+def offset_periods(since: datetime, until: datetime, zone) -> list[tuple[datetime, timedelta]]:
+    """[(start, UTC offset)] for each stretch of constant offset between two instants, to the second."""
+    def offset(instant):
+        return instant.astimezone(zone).utcoffset()
+
+    periods = [(since, offset(since))]
+    hour = since
+    while hour < until:
+        following = min(hour + timedelta(hours=1), until)
+        if offset(following) != periods[-1][1]:
+            low, high = hour, following  # the change happens in (low, high]: bisect to the second
+            while high - low > timedelta(seconds=1):
+                middle = low + (high - low) / 2
+                low, high = (middle, high) if offset(middle) == periods[-1][1] else (low, middle)
+            periods.append((high.replace(microsecond=0), offset(following)))
+        hour = following
+    return periods
