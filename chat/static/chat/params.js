@@ -8,16 +8,25 @@ const panel = document.getElementById('params');
 const summary = document.getElementById('params-summary');
 const errorLine = document.getElementById('param-error');
 const topKField = document.getElementById('param-top_k-field');
-const PARAM_NAMES = ['temperature', 'max_tokens', 'top_p', 'top_k', 'stop_sequences', 'system'];
-const NUMBERS = ['temperature', 'max_tokens', 'top_p', 'top_k'];
+const reasoningField = document.getElementById('param-reasoning_budget-field');
+const PARAM_NAMES = ['temperature', 'max_tokens', 'top_p', 'top_k', 'reasoning_budget', 'stop_sequences', 'system'];
+const NUMBERS = ['temperature', 'max_tokens', 'top_p', 'top_k', 'reasoning_budget'];
 const inputs = Object.fromEntries(PARAM_NAMES.map((name) => [name, document.getElementById(`param-${name}`)]));
 
 const formatDefault = (value) => (value == null ? '' : String(value));
 
+// A model's defaults, with its reasoning budget in tokens (0: off) when it can reason (catalog `reasoning`).
+function defaultsOf(model) {
+  const defaults = { ...(model?.defaults ?? {}) };
+  if (model?.reasoning?.supported) defaults.reasoning_budget ??= model.reasoning.default_budget ?? 0;
+  else delete defaults.reasoning_budget;
+  return defaults;
+}
+
 // The selected model's defaults (and system prompt) in the fields.
 export function fillParams() {
   const model = currentModel();
-  const defaults = model?.defaults ?? {};
+  const defaults = defaultsOf(model);
   for (const name of NUMBERS) {
     inputs[name].value = formatDefault(defaults[name]);
     inputs[name].placeholder = defaults[name] == null ? 'default' : '';
@@ -28,6 +37,9 @@ export function fillParams() {
   const topK = model ? Boolean(model.accepts_top_k) : true;
   inputs.top_k.disabled = !topK;
   topKField.hidden = !topK;
+  const reasons = Boolean(model?.reasoning?.supported);
+  inputs.reasoning_budget.disabled = !reasons;
+  reasoningField.hidden = !reasons;
   clearParamError();
   updateParamsSummary();
 }
@@ -45,14 +57,29 @@ export function readParams() {
   const stops = inputs.stop_sequences.value.split('\n').map((s) => s.replace(/\r$/, '')).filter((s) => s.trim());
   if (stops.length) values.stop_sequences = stops;
   if (inputs.system.value.trim()) values.system = inputs.system.value;
-  return { values };
+  const error = checkReasoningBudget(values);
+  return error ? { error } : { values };
+}
+
+// The server checks it too; here the reader learns at once, with the field pointed at.
+function checkReasoningBudget(values) {
+  const budget = values.reasoning_budget;
+  if (budget === undefined) return null;
+  if (!Number.isInteger(budget) || budget < 0) {
+    return { field: 'reasoning_budget', message: "'reasoning_budget' must be a whole number of tokens: 0 (off) or more." };
+  }
+  const maxTokens = values.max_tokens ?? defaultsOf(currentModel()).max_tokens;
+  if (budget > 0 && Number.isFinite(maxTokens) && budget >= maxTokens) {
+    return { field: 'reasoning_budget', message: `'reasoning_budget' must be less than 'max_tokens' (${maxTokens}).` };
+  }
+  return null;
 }
 
 const sameList = (a, b) => Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => x === b[i]);
 
 // Only what differs from the model's defaults goes in the `prompt` frame.
 export function diffParams(values, model) {
-  const defaults = model?.defaults ?? {};
+  const defaults = defaultsOf(model);
   const out = {};
   for (const [name, value] of Object.entries(values ?? {})) {
     if (value == null) continue;
