@@ -30,6 +30,10 @@ class CatalogEntry(models.Model):
         help_text="Optional, in your currency: gives the usage dashboard an estimated cost.")
     price_per_1k_output = models.DecimalField(
         "price per 1,000 output tokens", max_digits=12, decimal_places=6, null=True, blank=True)
+    price_per_1k_cache_read = models.DecimalField(
+        "price per 1,000 cache read input tokens", max_digits=12, decimal_places=6, null=True, blank=True)
+    price_per_1k_cache_write = models.DecimalField(
+        "price per 1,000 cache write input tokens", max_digits=12, decimal_places=6, null=True, blank=True)
     created = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:

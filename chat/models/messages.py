@@ -58,6 +58,8 @@ class Message(models.Model):
         STOPPED = "stopped"
         INTERRUPTED = "interrupted"
         ERROR = "error"
+        # A guardrail intervened (stop reason guardrail_intervened) or the provider's content filter did.
+        BLOCKED = "blocked"
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
     # Denormalised from the conversation so a user's client request ids can be unique in the database.
@@ -76,6 +78,22 @@ class Message(models.Model):
     stop_reason = models.CharField(max_length=64, blank=True)
     error_code = models.CharField(max_length=64, blank=True)
     error_detail = models.TextField(blank=True, help_text="The sentence shown to the user.")
+    # Protocol v1.1: what else the stream carried. Reasoning is kept for review only; it is never sent back
+    # to the model (see docs/protocol.md). The signature / redacted bytes are stored unchanged.
+    reasoning = models.TextField(blank=True)
+    reasoning_signature = models.TextField(blank=True)
+    reasoning_redacted = models.BinaryField(null=True, blank=True)
+    citations = models.JSONField(default=list, blank=True, help_text='[{"title", "source", "location", "text"}]')
+    guardrail = models.JSONField(null=True, blank=True, help_text="The compact guardrail trace of a blocked answer.")
+    cache_read_input_tokens = models.PositiveIntegerField(null=True, blank=True)
+    cache_write_input_tokens = models.PositiveIntegerField(null=True, blank=True)
+    cost = models.DecimalField(max_digits=14, decimal_places=8, null=True, blank=True,
+                               help_text="From the catalog model's prices, with cache tokens priced separately.")
+    currency = models.CharField(max_length=3, blank=True)
+    server_latency_ms = models.PositiveIntegerField("server latency (ms)", null=True, blank=True,
+                                                    help_text="Bedrock's own latencyMs.")
+    answer_ms = models.PositiveIntegerField("time to first answer token (ms)", null=True, blank=True)
+    invoked_model = models.CharField(max_length=500, blank=True, help_text="The model a prompt router picked.")
     client_request_id = models.CharField(max_length=100)
     upstream_request_id = models.CharField(max_length=100, blank=True, help_text="Bedrock's request id, for AWS support.")
     client_ip = models.GenericIPAddressField(null=True, blank=True)

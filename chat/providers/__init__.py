@@ -9,14 +9,18 @@ the table of model families in chat.providers.bedrock_invoke (FAMILIES).
 from chat.providers.base import (
     ERROR_MESSAGES,
     Alive,
+    Citation,
     Event,
     GenerationRequest,
     Provider,
     ProviderError,
     Queued,
+    ReasoningDelta,
+    ReasoningSignature,
     Started,
     StopReason,
     TextDelta,
+    Trace,
     Usage,
 )
 from chat.providers.bedrock import BedrockConverseProvider
@@ -24,8 +28,8 @@ from chat.providers.bedrock_invoke import BedrockInvokeProvider, family_for
 from chat.providers.local import LocalProvider
 
 __all__ = [
-    "ERROR_MESSAGES", "Alive", "Event", "GenerationRequest", "Provider", "ProviderError", "Queued", "Started",
-    "StopReason", "TextDelta", "Usage", "family_for",
+    "ERROR_MESSAGES", "Alive", "Citation", "Event", "GenerationRequest", "Provider", "ProviderError", "Queued",
+    "ReasoningDelta", "ReasoningSignature", "Started", "StopReason", "TextDelta", "Trace", "Usage", "family_for",
     "LOCAL", "BEDROCK_CONVERSE", "BEDROCK_INVOKE", "PROVIDERS", "PROVIDER_CHOICES", "provider_for", "bedrock_provider",
 ]
 

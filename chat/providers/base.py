@@ -13,10 +13,19 @@ from dataclasses import dataclass, field
 @dataclass(frozen=True)
 class GenerationRequest:
     model_id: str
-    messages: list[dict]  # [{"role": "user" | "assistant", "text": "..."}], alternating, ending with the user
+    # [{"role": "user" | "assistant", "text": "..."}], alternating, ending with the user. An assistant item
+    # may also carry "reasoning" ({"text", "signature"} or {"redacted": bytes}) for a provider that must send
+    # it back; with no tool use none does today (docs/protocol.md, "Reasoning in later turns").
+    messages: list[dict]
     params: dict = field(default_factory=dict)  # validated: max_tokens, temperature, top_p, top_k, stop_sequences
     system: str = ""
     accepts_top_k: bool = False  # Converse: send top_k as an additional model request field
+    reasoning_budget: int | None = None  # tokens; None = reasoning off
+    guardrail: dict | None = None  # {"identifier", "version", "trace": bool, "stream_mode": "sync" | "async"}
+    performance_latency: str | None = None  # "standard" | "optimized"
+    service_tier: str | None = None  # "priority" | "default" | "flex" | "reserved"
+    prompt_caching: bool = False  # a cachePoint after the system prompt and the earlier turns
+    request_metadata: dict[str, str] = field(default_factory=dict)  # at most 16 pairs, for invocation logs
 
 
 @dataclass(frozen=True)
@@ -32,9 +41,45 @@ class TextDelta:
 
 
 @dataclass(frozen=True)
+class ReasoningDelta:
+    """A piece of the model's reasoning (thinking), streamed before the answer."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class ReasoningSignature:
+    """What verifies the reasoning (Anthropic's signature) or replaces it (redacted, encrypted bytes)."""
+
+    signature: str = ""
+    redacted: bytes = b""
+
+
+@dataclass(frozen=True)
+class Citation:
+    """One source the answer cites; location is a short string ("page 3", "characters 10–52", a URL)."""
+
+    title: str = ""
+    source: str = ""
+    location: str = ""
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class Trace:
+    """From the stream's metadata: the compact guardrail trace and the model a prompt router picked."""
+
+    guardrail: dict | None = None
+    invoked_model: str = ""
+
+
+@dataclass(frozen=True)
 class Usage:
     input_tokens: int | None
     output_tokens: int | None
+    cache_read_input_tokens: int | None = None
+    cache_write_input_tokens: int | None = None
+    server_latency_ms: int | None = None  # Bedrock's own metadata.metrics.latencyMs
 
 
 @dataclass(frozen=True)
@@ -54,7 +99,8 @@ class Alive:
     """The upstream sent something we have no use for (messageStart, contentBlockStop…): it is not idle."""
 
 
-Event = Started | Queued | Alive | TextDelta | Usage | StopReason
+Event = (Started | Queued | Alive | TextDelta | ReasoningDelta | ReasoningSignature | Citation | Trace | Usage
+         | StopReason)
 
 # Sentences shown to the user for each stable error code. The raw upstream text goes to the log only.
 ERROR_MESSAGES = {
@@ -66,6 +112,10 @@ ERROR_MESSAGES = {
     "service_unavailable": "The model service is unavailable right now. Please try again in a minute.",
     "timeout": "The model took too long to respond. Please try again.",
     "local_model_error": "The local model could not answer. Ask an administrator to check the server log.",
+    "incomplete": "The answer was cut off: the connection to the model ended before the answer was complete.",
+    "connection_lost": "The connection to the model was lost in the middle of the answer.",
+    # The request side words it per model: "<label> was retired on <date>. Pick another model."
+    "model_retired": "This model has been retired. Pick another model.",
     "internal": "Something went wrong on our side. The error has been logged.",
 }
 
