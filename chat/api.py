@@ -27,6 +27,10 @@ def api_login_required(view):
     return wrapped
 
 
+# What protocol v1.1's `done` frame adds, when it applies: a saved answer carries the same (the page shows both alike).
+DONE_EXTRAS = ("guardrail", "cost", "citations", "invoked_model")
+
+
 def message_json(message: Message) -> dict:
     frame = message.done_frame()
     return {
@@ -34,6 +38,7 @@ def message_json(message: Message) -> dict:
         "client_request_id": message.client_request_id,
         "prompt": message.prompt,
         "response": message.response,
+        "reasoning": message.reasoning,
         "seq": message.seq,
         "status": message.status,
         "model": message.model_key,
@@ -43,6 +48,7 @@ def message_json(message: Message) -> dict:
         "metrics": frame["metrics"],
         "error": frame.get("error"),
         "created": message.created.isoformat(),
+        **{key: frame[key] for key in DONE_EXTRAS if key in frame},
     }
 
 

@@ -77,10 +77,13 @@ function lifecycleNote(entry) {
   const status = entry?.lifecycle?.status;
   const end = formatDate(entry?.lifecycle?.end_of_life_on);
   if (status === 'retired') {
-    return { tag: end ? `retired ${end}` : 'retired', sentence: `${entry.label} was retired${end ? ` on ${end}` : ''} and no longer answers. Pick another model.` };
+    const sentence = `${entry.label} was retired${end ? ` on ${end}` : ''} and no longer answers. Pick another model.`;
+    return { tag: end ? `retired ${end}` : 'retired', sentence };
   }
   if (status === 'legacy') {
-    return { tag: end ? `legacy, ends ${end}` : 'legacy', sentence: `${entry.label} is a legacy model${end ? `: it reaches its end of life on ${end}` : ''}. Pick another model soon.` };
+    const sentence = `${entry.label} is a legacy model${end ? `: it reaches its end of life on ${end}` : ''}. `
+      + 'Pick another model soon.';
+    return { tag: end ? `legacy, ends ${end}` : 'legacy', sentence };
   }
   return null;
 }

@@ -56,7 +56,9 @@ export function describeOutcome(kind, info) {
     return { text: blocked.badge, tone: 'blocked', why: blocked.why };
   }
   if (kind === 'complete' && reason) return { text: reason.badge, tone: reason.tone, why: reason.why };
-  if (kind === 'error' && Object.hasOwn(ERROR_BADGE, info.code ?? '')) return { text: ERROR_BADGE[info.code], tone, why: '' };
+  if (kind === 'error' && Object.hasOwn(ERROR_BADGE, info.code ?? '')) {
+    return { text: ERROR_BADGE[info.code], tone, why: '' };
+  }
   return { text, tone, why: '' };
 }
 
@@ -89,12 +91,14 @@ function guardrailDetails(guardrail) {
   const nodes = [];
   const reason = typeof guardrail?.reason === 'string' ? guardrail.reason.trim() : '';
   if (reason) nodes.push(h('p', 'guardrail-reason', `Reason: ${reason}`));
-  const findings = (Array.isArray(guardrail?.assessments) ? guardrail.assessments : []).map(findingText).filter(Boolean);
+  const assessments = Array.isArray(guardrail?.assessments) ? guardrail.assessments : [];
+  const findings = assessments.map(findingText).filter(Boolean);
   if (findings.length) {
     const list = h('ul', 'guardrail-findings');
     list.setAttribute('aria-label', 'What the guardrail found');
     for (const text of findings.slice(0, SHOWN_FINDINGS)) list.append(h('li', null, text));
-    if (findings.length > SHOWN_FINDINGS) list.append(h('li', 'guardrail-more', `and ${findings.length - SHOWN_FINDINGS} more`));
+    const more = findings.length - SHOWN_FINDINGS;
+    if (more > 0) list.append(h('li', 'guardrail-more', `and ${more} more`));
     nodes.push(list);
   }
   return nodes;

@@ -66,11 +66,13 @@ function checkReasoningBudget(values) {
   const budget = values.reasoning_budget;
   if (budget === undefined) return null;
   if (!Number.isInteger(budget) || budget < 0) {
-    return { field: 'reasoning_budget', message: "'reasoning_budget' must be a whole number of tokens: 0 (off) or more." };
+    const message = "'reasoning_budget' must be a whole number of tokens: 0 (off) or more.";
+    return { field: 'reasoning_budget', message };
   }
   const maxTokens = values.max_tokens ?? defaultsOf(currentModel()).max_tokens;
   if (budget > 0 && Number.isFinite(maxTokens) && budget >= maxTokens) {
-    return { field: 'reasoning_budget', message: `'reasoning_budget' must be less than 'max_tokens' (${maxTokens}).` };
+    const message = `'reasoning_budget' must be less than 'max_tokens' (${maxTokens}).`;
+    return { field: 'reasoning_budget', message };
   }
   return null;
 }

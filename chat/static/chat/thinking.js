@@ -67,7 +67,9 @@ function thoughtLabel(ms) {
 }
 
 // Measured in this browser, when both moments were seen here (not across a reload).
-const clientThought = (turn) => (turn.answerAt != null && turn.reasoningAt != null ? turn.answerAt - turn.reasoningAt : null);
+function clientThought(turn) {
+  return turn.answerAt != null && turn.reasoningAt != null ? turn.answerAt - turn.reasoningAt : null;
+}
 
 // The answer's first text is on the page: the reasoning folds away (unless the reader chose otherwise).
 export function answerStarted(turn) {
