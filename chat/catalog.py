@@ -2,9 +2,12 @@
 
 import importlib.util
 from dataclasses import dataclass, field
+from datetime import date
 
 from django.conf import settings
+from django.utils import timezone
 
+from chat import bedrock_options
 from chat.providers import BEDROCK_CONVERSE, BEDROCK_INVOKE, LOCAL, bedrock_provider, family_for
 
 NO_MODEL_MESSAGE = (
@@ -23,8 +26,29 @@ class CatalogModel:
     defaults: dict = field(default_factory=dict)
     system: str = ""
     accepts_top_k: bool = False
+    # What the model is asked for beyond the prompt (Bedrock only; see request_options below).
+    reasons: bool = False  # it takes a reasoning budget
+    reasoning_budget: int = 0  # the default budget; 0: off unless the user turns it on
+    guardrail: dict | None = None  # {"identifier", "version", "trace", "stream_mode"}
+    performance_latency: str = ""
+    service_tier: str = ""
+    prompt_caching: bool = False
+    legacy_on: date | None = None
+    end_of_life_on: date | None = None
 
-    def as_json(self) -> dict:
+    def status(self, today: date | None = None) -> str:
+        """"retired" from its end of life on; "legacy" once it is legacy or its end is announced; else "active"."""
+        today = today or timezone.localdate()
+        if self.end_of_life_on and self.end_of_life_on <= today:
+            return "retired"
+        if self.end_of_life_on or (self.legacy_on and self.legacy_on <= today):
+            return "legacy"
+        return "active"
+
+    def retired_message(self) -> str:
+        return f"{self.label} was retired on {self.end_of_life_on.isoformat()}. Pick another model."
+
+    def as_json(self, today: date | None = None) -> dict:
         return {
             "key": self.key,
             "label": self.label,
@@ -33,12 +57,48 @@ class CatalogModel:
             "defaults": self.defaults,
             "system": self.system,
             "accepts_top_k": self.accepts_top_k,
+            "reasoning": {"supported": self.reasons, "default_budget": self.reasoning_budget},
+            "lifecycle": {
+                "legacy_on": self.legacy_on.isoformat() if self.legacy_on else None,
+                "end_of_life_on": self.end_of_life_on.isoformat() if self.end_of_life_on else None,
+                "status": self.status(today),
+            },
         }
 
 
 def seed_defaults() -> dict:
     # The seed's generation parameters, kept as each built-in model's defaults.
     return {"max_tokens": settings.DEFAULT_MAX_TOKENS, "temperature": settings.DEFAULT_TEMPERATURE}
+
+
+def settings_guardrail() -> dict | None:
+    if not settings.BEDROCK_GUARDRAIL_ID:
+        return None
+    return {"identifier": settings.BEDROCK_GUARDRAIL_ID, "version": settings.BEDROCK_GUARDRAIL_VERSION,
+            "trace": settings.BEDROCK_GUARDRAIL_TRACE, "stream_mode": settings.BEDROCK_GUARDRAIL_STREAM_MODE}
+
+
+def request_options(model_id: str, *, reasoning_budget: int | None = None, guardrail: dict | None = None,
+                    performance_latency: str = "", service_tier: str = "", prompt_caching: str = "") -> dict:
+    """A Bedrock model's request options: staff's values (an entry's) over the settings' over what AWS
+    documents for the model id. prompt_caching is "" (automatic), "on" or "off"."""
+    reasons = bedrock_options.reasons(model_id)
+    if reasoning_budget is None:
+        reasoning_budget = settings.BEDROCK_REASONING_BUDGET
+    automatic_caching = settings.BEDROCK_PROMPT_CACHING and bedrock_options.caches_prompts(model_id)
+    return {
+        "reasons": reasons,
+        "reasoning_budget": reasoning_budget if reasons else 0,
+        "guardrail": guardrail or settings_guardrail(),
+        "performance_latency": performance_latency or settings.BEDROCK_PERFORMANCE_LATENCY,
+        "service_tier": service_tier or settings.BEDROCK_SERVICE_TIER,
+        "prompt_caching": prompt_caching == "on" or (prompt_caching != "off" and automatic_caching),
+    }
+
+
+def lifecycle(model_id: str, legacy_on: date | None = None, end_of_life_on: date | None = None) -> dict:
+    known_legacy, known_end = bedrock_options.known_lifecycle(model_id)
+    return {"legacy_on": legacy_on or known_legacy, "end_of_life_on": end_of_life_on or known_end}
 
 
 def bedrock_model(model_id: str) -> CatalogModel:
@@ -51,6 +111,8 @@ def bedrock_model(model_id: str) -> CatalogModel:
         model_id=model_id,
         defaults=seed_defaults() | (family.defaults if family else {}),
         accepts_top_k=provider == BEDROCK_INVOKE or bool(family and family.converse_top_k),
+        **request_options(model_id),
+        **lifecycle(model_id),
     )
 
 
@@ -88,6 +150,7 @@ def available_models() -> list[CatalogModel]:
         if not entry.enabled:
             models.pop(entry.key, None)
             continue
+        options = {} if entry.provider == LOCAL else request_options(entry.model_id, **entry.request_overrides())
         models[entry.key] = CatalogModel(  # an existing key keeps its place in the order
             key=entry.key,
             label=entry.label,
@@ -96,13 +159,21 @@ def available_models() -> list[CatalogModel]:
             defaults=entry.defaults,
             system=entry.system_prompt,
             accepts_top_k=entry.accepts_top_k or entry.provider != BEDROCK_CONVERSE,
+            **options,
+            **lifecycle(entry.model_id, entry.legacy_on, entry.end_of_life_on),
         )
     return list(models.values())
 
 
+def default_model(models: list[CatalogModel]) -> CatalogModel | None:
+    """The first model offered that is not retired (the first of all if every one is)."""
+    today = timezone.localdate()
+    return next((model for model in models if model.status(today) != "retired"), models[0] if models else None)
+
+
 def find_model(key: str | None) -> CatalogModel | None:
-    """The model for a key; None (the client's "default") means the first model offered."""
+    """The model for a key; None (the client's "default") means the default model."""
     models = available_models()
     if key is None:
-        return models[0] if models else None
+        return default_model(models)
     return next((model for model in models if model.key == key), None)

@@ -2,6 +2,8 @@
 
 import math
 
+from chat.bedrock_options import MIN_REASONING_BUDGET, NOT_WITH_REASONING
+
 MAX_TOKENS_LIMIT = 200_000
 MAX_TOP_K = 500
 MAX_STOP_SEQUENCES = 8
@@ -36,6 +38,13 @@ def _top_k(value):
     return value
 
 
+def _reasoning_budget(value):
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < MAX_TOKENS_LIMIT:
+        raise ParamError(
+            "reasoning_budget", f"'reasoning_budget' must be a whole number of tokens below {MAX_TOKENS_LIMIT} (0: off).")
+    return value
+
+
 def _stop_sequences(value):
     if not isinstance(value, list) or len(value) > MAX_STOP_SEQUENCES:
         raise ParamError("stop_sequences", f"'stop_sequences' must be a list of at most {MAX_STOP_SEQUENCES} strings.")
@@ -61,6 +70,7 @@ VALIDATORS = {
     "top_k": _top_k,
     "stop_sequences": _stop_sequences,
     "system": _system,
+    "reasoning_budget": _reasoning_budget,
 }
 
 
@@ -79,3 +89,36 @@ def validate_params(params, defaults: dict) -> dict:
             continue  # null means "use the model's default"
         merged[name] = validator(value)
     return merged
+
+
+def with_reasoning(params: dict, chosen: dict, *, reasons: bool, default_budget: int, max_tokens: int, label: str) -> dict:
+    """`params` (validated, over the defaults) with the reasoning budget decided: the user's (`chosen` is
+    what the user set), else the model's default. `reasoning_budget` stays in the result when it is on or
+    the user set it (0: off); while it is on, max_tokens is always set, and temperature/top_p/top_k are not
+    sent: a default is dropped, a value the user set is refused (the model would refuse it)."""
+    budget = params.get("reasoning_budget")
+    if budget is None:
+        budget = default_budget
+    if not reasons:
+        if budget:
+            raise ParamError("reasoning_budget", f"'reasoning_budget' is not supported by {label}: it has no reasoning setting.")
+        return {name: value for name, value in params.items() if name != "reasoning_budget"}
+    if not budget:
+        return params
+    if budget < MIN_REASONING_BUDGET:
+        raise ParamError("reasoning_budget",
+                         f"'reasoning_budget' must be at least {MIN_REASONING_BUDGET} tokens, or 0 for no reasoning.")
+    max_tokens = params.get("max_tokens", max_tokens)
+    if budget >= max_tokens:
+        # Name the field the user changed: the page marks the first quoted name.
+        if chosen.get("max_tokens") is not None and chosen.get("reasoning_budget") is None:
+            raise ParamError("max_tokens", f"'max_tokens' ({max_tokens}) must be more than the reasoning budget "
+                                           f"({budget}): the thinking counts toward the answer's tokens.")
+        raise ParamError("reasoning_budget", f"'reasoning_budget' ({budget}) must be less than 'max_tokens' "
+                                             f"({max_tokens}): the thinking counts toward the answer's tokens.")
+    for name in NOT_WITH_REASONING:
+        if chosen.get(name) is not None:
+            raise ParamError(name, f"'{name}' cannot be set while reasoning is on: {label} does not accept it then. "
+                                   "Leave it empty, or set 'reasoning_budget' to 0.")
+    kept = {name: value for name, value in params.items() if name not in NOT_WITH_REASONING}
+    return kept | {"max_tokens": max_tokens, "reasoning_budget": budget}

@@ -14,12 +14,13 @@ def websocket_path() -> str:
 @login_required
 def index(request):
     models = catalog.available_models()
+    default = catalog.default_model(models)
     return render(
         request,
         "chat/index.html",
         {
             "models": [{"key": model.key, "label": model.label} for model in models],
-            "default_model": models[0].key if models else None,
+            "default_model": default.key if default else None,
             "no_model_message": None if models else catalog.NO_MODEL_MESSAGE,
             "ws_path": websocket_path(),
         },

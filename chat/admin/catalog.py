@@ -9,7 +9,7 @@ from chat.models import CatalogEntry
 class CatalogEntryAdmin(admin.ModelAdmin):
     """Staff extend the model catalog here; the page offers a saved entry at once."""
 
-    list_display = ("key", "label", "provider", "model_id", "enabled", "position")
+    list_display = ("key", "label", "provider", "model_id", "enabled", "position", "end_of_life_on")
     list_editable = ("enabled", "position")
     list_filter = ("provider", "enabled")
     search_fields = ("key", "label", "model_id")

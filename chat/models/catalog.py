@@ -1,11 +1,24 @@
 """The models staff add to the catalog in admin."""
 
+import re
+
+from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 
-from chat import providers
+from chat import bedrock_options, providers
 from chat.params import ParamError, validate_params
+
+BEDROCK_ONLY = "Only Bedrock models take this: leave it empty for the local model."
+
+
+def whole_match(pattern: re.Pattern, meaning: str) -> RegexValidator:
+    return RegexValidator(re.compile(rf"^(?:{pattern.pattern})\Z"), f"Use {meaning}.")
+
+
+def with_settings_choice(choices, setting: str) -> list[tuple[str, str]]:
+    return [("", f"as {setting} says (else Bedrock's default)")] + [(value, value) for value in choices]
 
 
 class CatalogEntry(models.Model):
@@ -34,6 +47,40 @@ class CatalogEntry(models.Model):
         "price per 1,000 cache read input tokens", max_digits=12, decimal_places=6, null=True, blank=True)
     price_per_1k_cache_write = models.DecimalField(
         "price per 1,000 cache write input tokens", max_digits=12, decimal_places=6, null=True, blank=True)
+    reasoning_budget = models.PositiveIntegerField(
+        "default reasoning budget", null=True, blank=True,
+        help_text="Tokens the model may think before it answers, for models that reason (Claude 3.7 Sonnet and 4.x, "
+                  "Nova 2): at least 1,024 and below max_tokens. 0: off unless the user turns it on. "
+                  "Blank: BEDROCK_REASONING_BUDGET.")
+    guardrail_identifier = models.CharField(
+        max_length=bedrock_options.GUARDRAIL_ID_MAX_CHARS, blank=True,
+        validators=[whole_match(bedrock_options.GUARDRAIL_ID, bedrock_options.GUARDRAIL_ID_HELP)],
+        help_text="A Bedrock guardrail id or ARN. Blank: the guardrail of BEDROCK_GUARDRAIL_ID, if one is set.")
+    guardrail_version = models.CharField(
+        max_length=8, blank=True,
+        validators=[whole_match(bedrock_options.GUARDRAIL_VERSION, bedrock_options.GUARDRAIL_VERSION_HELP)],
+        help_text="The guardrail's version (1, 2, …) or DRAFT; needed with an identifier.")
+    guardrail_trace = models.BooleanField(
+        default=True, help_text="Ask for the guardrail's assessments, so reviewers see why an answer was blocked.")
+    guardrail_stream_mode = models.CharField(
+        max_length=8, blank=True,  # blank: sync, Bedrock's default
+        choices=[("", "sync: checked before it is shown (slower)"),
+                 ("async", "async: shown at once, checked alongside (may show a little before a block)")])
+    performance_latency = models.CharField(
+        max_length=16, blank=True, choices=with_settings_choice(bedrock_options.LATENCIES, "BEDROCK_PERFORMANCE_LATENCY"),
+        help_text="optimized: the latency-optimized version, where Bedrock offers one for this model.")
+    service_tier = models.CharField(
+        max_length=16, blank=True, choices=with_settings_choice(bedrock_options.SERVICE_TIERS, "BEDROCK_SERVICE_TIER"))
+    prompt_caching = models.CharField(
+        max_length=4, blank=True,
+        choices=[("", "automatic: as BEDROCK_PROMPT_CACHING says, for models known to cache"),
+                 ("on", "on (for a model id we do not know, e.g. an application inference profile)"), ("off", "off")],
+        help_text="Cache points after the system prompt and the earlier turns: a long conversation is billed as cache reads.")
+    legacy_on = models.DateField(
+        null=True, blank=True, help_text="When AWS marks the model legacy: the picker flags it from then on.")
+    end_of_life_on = models.DateField(
+        "end of life on", null=True, blank=True,
+        help_text="From this day prompts to the model are refused with model_retired, before any call.")
     created = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -52,3 +99,54 @@ class CatalogEntry(models.Model):
             raise ValidationError({"defaults": str(error)}) from None
         if self.provider != providers.LOCAL and not self.model_id:
             raise ValidationError({"model_id": "A Bedrock model needs its model id, profile id or ARN."})
+        errors = self.request_option_errors()
+        if errors:
+            raise ValidationError(errors)
+
+    def request_option_errors(self) -> dict[str, str]:
+        """What is wrong with the reasoning, guardrail, performance, caching and lifecycle fields, by field."""
+        errors = {}
+        if self.legacy_on and self.end_of_life_on and self.end_of_life_on < self.legacy_on:
+            errors["end_of_life_on"] = "The end of life cannot come before the legacy date."
+        if "reasoning_budget" in self.defaults:
+            errors["defaults"] = "Set the reasoning budget in its own field, not in the default parameters."
+        if self.provider == providers.LOCAL:
+            bedrock_fields = {"reasoning_budget": self.reasoning_budget is not None,
+                              "guardrail_identifier": self.guardrail_identifier, "guardrail_version": self.guardrail_version,
+                              "performance_latency": self.performance_latency, "service_tier": self.service_tier,
+                              "prompt_caching": self.prompt_caching == "on"}
+            return errors | {name: BEDROCK_ONLY for name, is_set in bedrock_fields.items() if is_set}
+        if self.guardrail_identifier and not self.guardrail_version:
+            errors["guardrail_version"] = "A guardrail needs its version (a number or DRAFT)."
+        if self.guardrail_version and not self.guardrail_identifier:
+            errors["guardrail_identifier"] = "A guardrail version needs the guardrail's identifier."
+        return errors | self.reasoning_errors()
+
+    def reasoning_errors(self) -> dict[str, str]:
+        budget = settings.BEDROCK_REASONING_BUDGET if self.reasoning_budget is None else self.reasoning_budget
+        if not budget:
+            return {}
+        if not bedrock_options.reasons(self.model_id):
+            if self.reasoning_budget is None:
+                return {}  # the settings' budget applies only to models that reason
+            return {"reasoning_budget": f"We know no reasoning setting for {self.model_id}: leave this empty or 0."}
+        if budget < bedrock_options.MIN_REASONING_BUDGET:
+            return {"reasoning_budget": f"At least {bedrock_options.MIN_REASONING_BUDGET:,} tokens (Bedrock's "
+                                        "minimum), or 0 for off."}
+        max_tokens = self.defaults.get("max_tokens", settings.DEFAULT_MAX_TOKENS)
+        if budget >= max_tokens:
+            field = "reasoning_budget" if self.reasoning_budget is not None else "defaults"
+            source = "" if self.reasoning_budget is not None else " (from BEDROCK_REASONING_BUDGET)"
+            return {field: f"The reasoning budget{source}, {budget:,} tokens, must be below max_tokens ({max_tokens:,}): "
+                           "the thinking counts toward the answer's tokens."}
+        return {}
+
+    def request_overrides(self) -> dict:
+        """This entry's own request options, for chat.catalog.request_options (blank: the settings')."""
+        guardrail = None
+        if self.guardrail_identifier:
+            guardrail = {"identifier": self.guardrail_identifier, "version": self.guardrail_version,
+                         "trace": self.guardrail_trace, "stream_mode": self.guardrail_stream_mode or "sync"}
+        return {"reasoning_budget": self.reasoning_budget, "guardrail": guardrail,
+                "performance_latency": self.performance_latency, "service_tier": self.service_tier,
+                "prompt_caching": self.prompt_caching}

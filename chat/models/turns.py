@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from chat.frames import FrameError, PromptFrame
-from chat.params import ParamError, validate_params
+from chat.params import ParamError, validate_params, with_reasoning
 from chat.models.conversations import Conversation
 from chat.providers import GenerationRequest
 
@@ -21,14 +21,38 @@ def stale_before():
 
 
 def checked_params(prompt: PromptFrame, model) -> dict:
-    """The prompt's parameters over the model's defaults, without `top_k` for a model that takes none."""
+    """The prompt's parameters over the model's defaults, without `top_k` for a model that takes none, and
+    with the reasoning budget decided (see chat.params.with_reasoning)."""
+    chosen = prompt.params or {}
     try:
-        params = validate_params(prompt.params, model.defaults)
+        params = validate_params(chosen, model.defaults)
+        if "top_k" in chosen and not model.accepts_top_k:
+            raise ParamError("top_k", f"'top_k' is not supported by {model.label}.")
+        params = with_reasoning(params, chosen, reasons=model.reasons, default_budget=model.reasoning_budget,
+                                max_tokens=settings.DEFAULT_MAX_TOKENS, label=model.label)
     except ParamError as error:
         raise FrameError("invalid_params", str(error), prompt.request_id) from None
-    if "top_k" in (prompt.params or {}) and not model.accepts_top_k:
-        raise FrameError("invalid_params", f"'top_k' is not supported by {model.label}.", prompt.request_id)
     return {name: value for name, value in params.items() if name != "top_k" or model.accepts_top_k}
+
+
+def generation_request(message, model, params: dict) -> GenerationRequest:
+    """What the provider is asked for. `params` is saved with the message as the user set it (system prompt
+    and reasoning budget included); the request carries those two separately."""
+    return GenerationRequest(
+        model_id=model.model_id,
+        messages=message.context_before(settings.CONTEXT_CHAR_BUDGET),
+        params={name: value for name, value in params.items() if name not in ("system", "reasoning_budget")},
+        system=params.get("system") or model.system,
+        accepts_top_k=model.accepts_top_k,
+        reasoning_budget=params.get("reasoning_budget") or None,
+        guardrail=model.guardrail,
+        performance_latency=model.performance_latency or None,
+        service_tier=model.service_tier or None,
+        prompt_caching=model.prompt_caching,
+        # So Bedrock's invocation logs join our rows; ids fit the service model's pattern for values.
+        request_metadata={"user_id": str(message.user_id), "conversation_id": str(message.conversation_id),
+                          "message_id": str(message.pk)},
+    )
 
 
 class TurnQuerySetMixin:
@@ -55,6 +79,8 @@ class TurnQuerySetMixin:
             if prompt.model_key is None:
                 raise FrameError("no_model", catalog.NO_MODEL_MESSAGE, prompt.request_id)
             raise FrameError("unknown_model", f"Unknown model '{prompt.model_key}'.", prompt.request_id)
+        if model.status() == "retired":  # refused like an unknown model: nothing saved, nothing sent
+            raise FrameError("model_retired", model.retired_message(), prompt.request_id)
         params = checked_params(prompt, model)
         self.check_limits(user, prompt.request_id)
         try:
@@ -80,15 +106,7 @@ class TurnQuerySetMixin:
                 )
         except IntegrityError:  # the same request id raced in from another socket
             return self.get(user=user, client_request_id=prompt.request_id), None
-        # `params` is saved with the message as the user set it (system prompt included); the request
-        # carries the system prompt separately.
-        return message, GenerationRequest(
-            model_id=model.model_id,
-            messages=message.context_before(settings.CONTEXT_CHAR_BUDGET),
-            params={name: value for name, value in params.items() if name != "system"},
-            system=params.get("system") or model.system,
-            accepts_top_k=model.accepts_top_k,
-        )
+        return message, generation_request(message, model, params)
 
     def check_limits(self, user, request_id: str) -> None:
         """Per-user limits, counted in the database so they hold across processes."""

@@ -11,6 +11,7 @@ import botocore.exceptions
 from django.conf import settings
 
 from chat.providers.base import Alive, GenerationRequest, Provider, ProviderError, Started, StopReason, TextDelta, Usage
+from chat.providers.bedrock_request import converse_arguments
 from chat.providers.threaded import relay_from_thread
 
 log = logging.getLogger(__name__)
@@ -56,29 +57,6 @@ def warm_up() -> None:
     does not include loading the service model."""
     if settings.BEDROCK_MODEL_ID:
         threading.Thread(target=bedrock_client, name="bedrock-warm-up", daemon=True).start()
-
-
-def converse_arguments(request: GenerationRequest) -> dict:
-    params = request.params
-    inference = {}
-    if "max_tokens" in params:
-        inference["maxTokens"] = params["max_tokens"]
-    if "temperature" in params:
-        inference["temperature"] = params["temperature"]
-    if "top_p" in params:
-        inference["topP"] = params["top_p"]
-    if params.get("stop_sequences"):
-        inference["stopSequences"] = params["stop_sequences"]
-    arguments = {
-        "modelId": request.model_id,
-        "messages": [{"role": m["role"], "content": [{"text": m["text"]}]} for m in request.messages],
-        "inferenceConfig": inference,
-    }
-    if request.system:
-        arguments["system"] = [{"text": request.system}]
-    if "top_k" in params and request.accepts_top_k:
-        arguments["additionalModelRequestFields"] = {"top_k": params["top_k"]}
-    return arguments
 
 
 def provider_error(error: Exception) -> ProviderError:

@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
+from chat.bedrock_options import base_model_name, reasoning_fields
 from chat.providers.base import GenerationRequest, Provider, ProviderError, StopReason, TextDelta, Usage
 from chat.providers.bedrock import bedrock_client, stream_from_bedrock
+from chat.providers.bedrock_request import invoke_body_fields, invoke_options
 
 
 def pick(params: dict, names: dict) -> dict:
@@ -57,7 +59,9 @@ class AnthropicMessages:
         }
         if request.system:
             body["system"] = request.system
-        return body
+        # Extended thinking: the same `thinking` field Converse passes through (turns.py has already left
+        # out the temperature, top_p and top_k that thinking refuses).
+        return body | reasoning_fields(request.model_id, request.reasoning_budget)
 
     def events(self, chunk):
         # The usage in message_start / message_delta repeats Bedrock's invocation metrics, read for all families.
@@ -143,17 +147,6 @@ FAMILIES = [
     Family(("mistral.",), Mistral, converse_top_k=True),
 ]
 
-# Cross-region inference profiles put a geography before the vendor: "us.anthropic.claude-…".
-GEO_PREFIXES = {"us", "us-gov", "eu", "apac", "ca", "jp", "au", "global"}
-
-
-def base_model_name(model_id: str) -> str:
-    """'us.anthropic.claude…', or an ARN ending in '…/foundation-model/<id>' or an inference profile -> 'anthropic.claude…'."""
-    name = model_id.rsplit("/", 1)[-1]
-    geo, _, rest = name.partition(".")
-    return rest if geo in GEO_PREFIXES and rest else name
-
-
 def family_for(model_id: str) -> Family | None:
     """The family of a model id, a cross-region inference profile id, or an ARN of either; None for the
     models only Converse speaks (Amazon Nova, AI21…)."""
@@ -184,11 +177,13 @@ def events_from(adapter, chunk: dict):
 class BedrockInvokeProvider(Provider):
     async def stream(self, request: GenerationRequest):
         adapter = adapter_for(request.model_id)  # an unknown family fails here, before any call
-        body = json.dumps(adapter.request_body(request))
+        body = json.dumps(adapter.request_body(request) | invoke_body_fields(request))
+        options = invoke_options(request)
 
         def call():
             return bedrock_client().invoke_model_with_response_stream(
-                modelId=request.model_id, body=body, contentType="application/json", accept="application/json"
+                modelId=request.model_id, body=body, contentType="application/json", accept="application/json",
+                **options,
             )
 
         def translate(event):
