@@ -1,6 +1,8 @@
 // The Parameters panel (#params): the selected model's defaults in the fields, what the user changed,
-// and a parameter the server refused.
+// and a parameter the server refused. A model that can reason gets a reasoning budget (0: off); while it is on,
+// the sampling fields the model refuses then (config.notWithReasoning) are switched off.
 
+import { config } from './config.js';
 import { currentModel } from './models.js';
 import { announce } from './notice.js';
 
@@ -9,6 +11,7 @@ const summary = document.getElementById('params-summary');
 const errorLine = document.getElementById('param-error');
 const topKField = document.getElementById('param-top_k-field');
 const reasoningField = document.getElementById('param-reasoning_budget-field');
+const reasoningNote = document.getElementById('param-reasoning-note');
 const PARAM_NAMES = ['temperature', 'max_tokens', 'top_p', 'top_k', 'reasoning_budget', 'stop_sequences', 'system'];
 const NUMBERS = ['temperature', 'max_tokens', 'top_p', 'top_k', 'reasoning_budget'];
 const inputs = Object.fromEntries(PARAM_NAMES.map((name) => [name, document.getElementById(`param-${name}`)]));
@@ -35,13 +38,30 @@ export function fillParams() {
   inputs.system.value = model?.system ?? '';
   inputs.system.placeholder = model?.system ? '' : 'None';
   const topK = model ? Boolean(model.accepts_top_k) : true;
-  inputs.top_k.disabled = !topK;
   topKField.hidden = !topK;
   const reasons = Boolean(model?.reasoning?.supported);
   inputs.reasoning_budget.disabled = !reasons;
   reasoningField.hidden = !reasons;
+  applyReasoningRules();
   clearParamError();
   updateParamsSummary();
+}
+
+// The budget in effect: the field's, or the model's default when the field is empty.
+function reasoningBudget() {
+  const input = inputs.reasoning_budget;
+  if (input.disabled) return 0;
+  const raw = input.value.trim();
+  return Number(raw === '' ? defaultsOf(currentModel()).reasoning_budget : raw) || 0;
+}
+
+// While the model reasons, the fields it would refuse are off (not sent), and a sentence says why.
+function applyReasoningRules() {
+  const reasoning = reasoningBudget() > 0;
+  const off = new Set(reasoning ? config.notWithReasoning : []);
+  if (topKField.hidden) off.add('top_k');
+  for (const name of NUMBERS) if (name !== 'reasoning_budget') inputs[name].disabled = off.has(name);
+  reasoningNote.hidden = !reasoning;
 }
 
 // The fields as values: numbers as numbers; empty fields left out.
@@ -65,13 +85,15 @@ export function readParams() {
 function checkReasoningBudget(values) {
   const budget = values.reasoning_budget;
   if (budget === undefined) return null;
-  if (!Number.isInteger(budget) || budget < 0) {
-    const message = "'reasoning_budget' must be a whole number of tokens: 0 (off) or more.";
+  const least = config.minReasoningBudget;
+  if (!Number.isInteger(budget) || budget < 0 || (budget > 0 && budget < least)) {
+    const message = `'reasoning_budget' must be 0 (no reasoning) or a whole number of tokens from ${least}.`;
     return { field: 'reasoning_budget', message };
   }
   const maxTokens = values.max_tokens ?? defaultsOf(currentModel()).max_tokens;
   if (budget > 0 && Number.isFinite(maxTokens) && budget >= maxTokens) {
-    const message = `'reasoning_budget' must be less than 'max_tokens' (${maxTokens}).`;
+    const message = `'reasoning_budget' (${budget}) must be less than 'max_tokens' (${maxTokens}): `
+      + "the thinking counts toward the answer's tokens.";
     return { field: 'reasoning_budget', message };
   }
   return null;
@@ -136,6 +158,7 @@ export function initParams() {
   for (const input of Object.values(inputs)) {
     input.addEventListener('input', () => {
       if (input.hasAttribute('aria-invalid')) clearParamError();
+      if (input === inputs.reasoning_budget) applyReasoningRules();
       updateParamsSummary();
     });
   }
