@@ -47,6 +47,11 @@ def message_json(message: Message) -> dict:
         "usage": frame["usage"],
         "metrics": frame["metrics"],
         "error": frame.get("error"),
+        # Protocol v1.1's extras, as the `done` frame has them (null or [] when they do not apply).
+        "cost": frame.get("cost"),
+        "guardrail": frame.get("guardrail"),
+        "citations": frame.get("citations", []),
+        "invoked_model": message.invoked_model,
         "created": message.created.isoformat(),
         **{key: frame[key] for key in DONE_EXTRAS if key in frame},
     }

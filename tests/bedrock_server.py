@@ -19,29 +19,25 @@ Usage::
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 import select
 import socket
+import struct
 import sys
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote
 
 try:
-    from .eventstream import (
-        INPUT_TOKENS, LAST_CHUNK, delta_frame, end_frames, error_response, event_frame, exception_frame, http_chunk,
-        message_start_frame, stream_head,
-    )
+    from .bedrock_answers import RESET, STALL, HttpError, InvokeStream, Stream, converse_frames, invoke_frames
+    from .eventstream import LAST_CHUNK, error_response, http_chunk, stream_head
 except ImportError:  # run as a script
-    from eventstream import (
-        INPUT_TOKENS, LAST_CHUNK, delta_frame, end_frames, error_response, event_frame, exception_frame, http_chunk,
-        message_start_frame, stream_head,
-    )
+    from bedrock_answers import RESET, STALL, HttpError, InvokeStream, Stream, converse_frames, invoke_frames
+    from eventstream import LAST_CHUNK, error_response, http_chunk, stream_head
 
 __all__ = ["Stream", "InvokeStream", "HttpError", "RecordedRequest", "BedrockTestServer"]
 
@@ -49,52 +45,6 @@ __all__ = ["Stream", "InvokeStream", "HttpError", "RecordedRequest", "BedrockTes
 _SLEEP_SLICE = 0.05
 # The client closing the socket shows up as one of these on write.
 _CLIENT_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
-
-
-# --------------------------------------------------------------------------------------------
-# Scripted answers
-# --------------------------------------------------------------------------------------------
-
-@dataclass
-class Stream:
-    """A ConverseStream answer."""
-
-    deltas: list[str] = field(default_factory=lambda: ["Hello", " from", " the", " test", " model."])
-    delay: float = 0.02  # slept before each frame, so frames arrive spaced out
-    first_delay: float | None = None  # replaces `delay` before the first frame (time to first event)
-    stop_reason: str = "end_turn"
-    input_tokens: int = INPUT_TOKENS
-    output_tokens: int | None = None  # None -> len(deltas)
-    error_after: int | None = None  # after this many deltas: exception frame, then end
-    error_type: str = "modelStreamErrorException"
-    error_message: str = "The model stopped unexpectedly."
-    stall_after: int | None = None  # after this many deltas: silence, then end without messageStop
-    stall_seconds: float = 30.0
-    # Filled in by the server while serving.
-    frames_sent: int = 0
-    connection_closed: threading.Event = field(default_factory=threading.Event)
-    closed_at: float | None = None  # time.monotonic() when the failed write was detected
-
-
-@dataclass
-class InvokeStream:
-    """An InvokeModelWithResponseStream answer: each chunk is the model family's JSON object."""
-
-    chunks: list[dict]
-    delay: float = 0.02
-    # Filled in by the server while serving.
-    frames_sent: int = 0
-    connection_closed: threading.Event = field(default_factory=threading.Event)
-    closed_at: float | None = None
-
-
-@dataclass
-class HttpError:
-    """An error returned before any stream starts."""
-
-    status: int
-    error_type: str  # sent as x-amzn-ErrorType; boto3 maps it to Error.Code
-    message: str = "error from test server"
 
 
 @dataclass
@@ -175,43 +125,26 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def _serve_converse(self, stream: Stream, received_at: float) -> None:
-        def frames():
-            yield message_start_frame()
-            n = len(stream.deltas)
-            # Interruptions are checked at every delta boundary, including after the last delta.
-            for i in range(n + 1):
-                if stream.error_after is not None and i == min(stream.error_after, n):
-                    yield exception_frame(stream.error_type, stream.error_message)
-                    return
-                if stream.stall_after is not None and i == min(stream.stall_after, n):
-                    self._sleep(stream.stall_seconds)
-                    return  # no messageStop: the response just ends
-                if i == n:
-                    break
-                yield delta_frame(stream.deltas[i])
-            yield from end_frames(
-                n if stream.output_tokens is None else stream.output_tokens, stop_reason=stream.stop_reason,
-                input_tokens=stream.input_tokens, latency_ms=int((time.monotonic() - received_at) * 1000),
-            )
-
-        self._stream(stream, frames(), stream.delay, stream.first_delay)
+        self._stream(stream, converse_frames(stream, received_at), stream.delay, stream.first_delay)
 
     def _serve_invoke(self, stream: InvokeStream) -> None:
-        def frames():
-            for chunk in stream.chunks:
-                encoded = base64.b64encode(json.dumps(chunk).encode("utf-8")).decode("ascii")
-                yield event_frame("chunk", {"bytes": encoded})
-
-        self._stream(stream, frames(), stream.delay, None)
+        self._stream(stream, invoke_frames(stream), stream.delay, None)
 
     def _stream(self, answer, frames, delay: float, first_delay: float | None) -> None:
         """Send a 200 event-stream response: headers now, then each frame after its delay."""
         try:
             self.wfile.write(stream_head())
-            for index, frame in enumerate(frames):
+            for index, (frame, is_delta) in enumerate(frames):
                 self._sleep(first_delay if index == 0 and first_delay is not None else delay)
+                if frame is RESET:
+                    return self._reset()
+                if frame is STALL:
+                    self._sleep(answer.stall_seconds)
+                    break  # no messageStop: the response just ends
                 self.wfile.write(http_chunk(frame))  # one write per frame: never split by us
                 answer.frames_sent += 1
+                if is_delta:
+                    answer.sent_at.append(time.monotonic())
             self.wfile.write(LAST_CHUNK)
         except _CLIENT_GONE:
             answer.closed_at = time.monotonic()
@@ -219,6 +152,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         except _Stopping:
             self.close_connection = True
+
+    def _reset(self) -> None:
+        """Reset the connection, as a dropped network path or a crashed proxy does: a zero linger time makes
+        close() send a TCP RST instead of a FIN, so the client's next read fails with ECONNRESET."""
+        self.close_connection = True
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
 
     def _sleep(self, seconds: float) -> None:
         """Sleep in small slices; raise _Stopping as soon as the server is being stopped, and notice a

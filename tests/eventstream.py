@@ -9,6 +9,7 @@ an HTTP status with an `x-amzn-ErrorType` header and a JSON `{"message": ...}` b
 
 from __future__ import annotations
 
+import base64
 import json
 import struct
 import uuid
@@ -69,21 +70,61 @@ def message_start_frame() -> bytes:
     return event_frame("messageStart", {"role": "assistant"})
 
 
-def delta_frame(text: str) -> bytes:
+def delta_frame(text: str, index: int = 0) -> bytes:
     """event_frame("contentBlockDelta", ...), without encoding its constant headers again for every delta
     (the load benchmark sends tens of thousands a second)."""
-    payload = json.dumps({"delta": {"text": text}, "contentBlockIndex": 0}).encode("utf-8")
+    payload = json.dumps({"delta": {"text": text}, "contentBlockIndex": index}).encode("utf-8")
     return _message(_DELTA_HEADERS, payload)
+
+
+def reasoning_frame(*, text: str | None = None, signature: str | None = None, redacted: bytes | None = None,
+                    index: int = 0) -> bytes:
+    """A `reasoningContent` delta: one of reasoning text, its signature, or redacted (encrypted) bytes,
+    which travel base64-encoded in the JSON, as every blob does (boto3 decodes them to bytes)."""
+    if text is not None:
+        delta = {"text": text}
+    elif signature is not None:
+        delta = {"signature": signature}
+    else:
+        delta = {"redactedContent": base64.b64encode(redacted).decode("ascii")}
+    return _message(_DELTA_HEADERS, json.dumps({"delta": {"reasoningContent": delta}, "contentBlockIndex": index}).encode())
+
+
+def citation_frame(citation: dict, index: int = 0) -> bytes:
+    """A `citation` delta (CitationsDelta: title, source, sourceContent, location) inside a text block."""
+    return _message(_DELTA_HEADERS, json.dumps({"delta": {"citation": citation}, "contentBlockIndex": index}).encode())
+
+
+def block_stop_frame(index: int) -> bytes:
+    return event_frame("contentBlockStop", {"contentBlockIndex": index})
+
+
+def message_stop_frame(stop_reason: str = "end_turn") -> bytes:
+    return event_frame("messageStop", {"stopReason": stop_reason})
+
+
+def metadata_frame(output_tokens: int, *, input_tokens: int = INPUT_TOKENS, latency_ms: int = 0,
+                   cache_read_input_tokens: int | None = None, cache_write_input_tokens: int | None = None,
+                   trace: dict | None = None) -> bytes:
+    """The last event of an answer: its usage (with the cache figures when given), Bedrock's own latency,
+    and the trace (guardrail assessments, the model a prompt router picked) when given."""
+    usage = {"inputTokens": input_tokens, "outputTokens": output_tokens}
+    cache = {"cacheReadInputTokens": cache_read_input_tokens, "cacheWriteInputTokens": cache_write_input_tokens}
+    usage |= {name: value for name, value in cache.items() if value is not None}
+    usage["totalTokens"] = input_tokens + output_tokens + (cache_read_input_tokens or 0) + (cache_write_input_tokens or 0)
+    metadata = {"usage": usage, "metrics": {"latencyMs": latency_ms}}
+    if trace is not None:
+        metadata["trace"] = trace
+    return event_frame("metadata", metadata)
 
 
 def end_frames(output_tokens: int, *, stop_reason: str = "end_turn", input_tokens: int = INPUT_TOKENS,
                latency_ms: int = 0) -> list[bytes]:
     """What ends a ConverseStream answer: contentBlockStop, messageStop, and the usage metadata."""
-    usage = {"inputTokens": input_tokens, "outputTokens": output_tokens, "totalTokens": input_tokens + output_tokens}
     return [
-        event_frame("contentBlockStop", {"contentBlockIndex": 0}),
-        event_frame("messageStop", {"stopReason": stop_reason}),
-        event_frame("metadata", {"usage": usage, "metrics": {"latencyMs": latency_ms}}),
+        block_stop_frame(0),
+        message_stop_frame(stop_reason),
+        metadata_frame(output_tokens, input_tokens=input_tokens, latency_ms=latency_ms),
     ]
 
 

@@ -76,7 +76,7 @@ async def test_attach_to_a_finished_message_gets_snapshot_then_done(bedrock, ali
     await later.send_json_to({"type": "attach", "message": frames[0]["message"]})
     snapshot, done = await later.receive_json_from(), await later.receive_json_from()
     assert snapshot == {"type": "snapshot", "message": frames[0]["message"], "seq": 5,
-                        "text": "Hello from the test model.", "status": "complete", "after": 0}
+                        "text": "Hello from the test model.", "reasoning": "", "status": "complete", "after": 0}
     assert done == frames[-1]
     assert await later.receive_nothing(timeout=0.1)
 

@@ -164,7 +164,7 @@ async def test_family_body_and_chunks(bedrock, model_id, chunks, stop_reason, bo
     assert isinstance(events[0], Started) and events[0].request_id  # the server's x-amzn-RequestId
     # Chunks with nothing for us (Anthropic's message_start, content_block_stop…) only say the stream is alive.
     assert [e for e in events[1:] if not isinstance(e, Alive)] == [
-        TextDelta("3+3"), TextDelta(" is 6."), StopReason(stop_reason), Usage(21, 3)]
+        TextDelta("3+3"), TextDelta(" is 6."), StopReason(stop_reason), Usage(21, 3, server_latency_ms=250)]
     sent = bedrock.requests[0]
     assert (sent.operation, sent.model_id) == ("invoke-with-response-stream", model_id)
     assert sent.body == body

@@ -24,7 +24,7 @@ class MessageWrites:
         def execute(cursor, sql, params=None):
             if sql.lstrip().upper().startswith("UPDATE") and "chat_message" in sql and '"response" =' in sql:
                 # One write per row: a checkpoint statement carries a VALUES row per message.
-                self.count += max(1, sql.count("(%s, %s, %s)"))
+                self.count += max(1, sql.count("(%s, %s, %s, %s)"))
             return original(cursor, sql, params)
 
         monkeypatch.setattr(CursorWrapper, "execute", execute)
@@ -73,14 +73,16 @@ def test_one_checkpoint_statement_saves_many_answers_but_never_an_ended_one(alic
     ended = Message.objects.create(conversation=conversation, user=alice, prompt="p", status="stopped", response="kept",
                                    client_request_id="r-ended")
 
-    Message.checkpoint_many([(m.pk, f"partial {m.pk} é\u2028'\";", m.pk) for m in streaming] + [(ended.pk, "late", 99)])
+    Message.checkpoint_many([(m.pk, f"partial {m.pk} é\u2028'\";", f"thought {m.pk}", m.pk) for m in streaming]
+                            + [(ended.pk, "late", "late thought", 99)])
 
     for message in streaming:
         message.refresh_from_db()
-        assert (message.response, message.seq, message.status) == (f"partial {message.pk} é\u2028'\";", message.pk, "streaming")
+        assert (message.response, message.reasoning, message.seq, message.status) == (
+            f"partial {message.pk} é\u2028'\";", f"thought {message.pk}", message.pk, "streaming")
         assert message.heartbeat_at is not None
     ended.refresh_from_db()
-    assert (ended.response, ended.seq, ended.status) == ("kept", 0, "stopped")
+    assert (ended.response, ended.reasoning, ended.seq, ended.status) == ("kept", "", 0, "stopped")
 
 
 @pytest.mark.django_db(transaction=True)
@@ -92,7 +94,7 @@ def test_a_checkpoint_the_database_refuses_does_not_cost_the_others_theirs(alice
     fine, refused = (Message.objects.create(conversation=conversation, user=alice, prompt="p", status="streaming",
                                             client_request_id=f"r{n}") for n in range(2))
 
-    write_checkpoints([(fine.pk, "so far", 2), (refused.pk, "unencodable \ud800", 3)])
+    write_checkpoints([(fine.pk, "so far", "", 2), (refused.pk, "unencodable \ud800", "", 3)])
 
     fine.refresh_from_db()
     refused.refresh_from_db()

@@ -38,7 +38,8 @@ def test_conversation_has_its_turns_in_order(client, alice, alices):
     client.force_login(alice)
     data = client.get(f"/api/conversations/{newer.pk}/").json()
     assert [(m["prompt"], m["status"]) for m in data["messages"]] == [("q0", "complete"), ("q1", "streaming")]
-    assert data["messages"][0]["usage"] == {"input_tokens": 3, "output_tokens": 0}
+    assert data["messages"][0]["usage"] == {"input_tokens": 3, "output_tokens": 0, "cache_read_input_tokens": None,
+                                            "cache_write_input_tokens": None}
     assert data["messages"][0]["client_request_id"] == "r0"
 
 

@@ -70,9 +70,9 @@ def cluster(database, bedrock_server, tmp_path):
 
 def row(database: str, message_id: int) -> dict:
     with psycopg.connect(database) as db:
-        status, response, seq = db.execute(
-            "SELECT status, response, seq FROM chat_message WHERE id = %s", (message_id,)).fetchone()
-    return {"status": status, "response": response, "seq": seq}
+        status, response, reasoning, seq = db.execute(
+            "SELECT status, response, reasoning, seq FROM chat_message WHERE id = %s", (message_id,)).fetchone()
+    return {"status": status, "response": response, "reasoning": reasoning, "seq": seq}
 
 
 def prompt(ws, request_id: str) -> dict:
@@ -93,8 +93,9 @@ def test_attach_and_stop_from_another_process_and_notice_its_death(cluster, bedr
     a, b, cookie, database = cluster
     words = [f"w{i} " for i in range(120)]
 
-    # 1. A slow answer runs on A; B attaches mid-stream and gets all of it, exactly once.
-    bedrock_server.queue(Stream(deltas=words, delay=0.03))
+    # 1. A slow answer runs on A, reasoning first; B attaches mid-reasoning and gets all of both, exactly once.
+    thoughts = [f"t{i} " for i in range(40)]
+    bedrock_server.queue(Stream(reasoning=thoughts, deltas=words, delay=0.03))
     with a.websocket(cookie) as on_a, b.websocket(cookie) as on_b:
         started = prompt(on_a, "first")
         for _ in range(10):
@@ -102,8 +103,9 @@ def test_attach_and_stop_from_another_process_and_notice_its_death(cluster, bedr
         on_b.send(json.dumps({"type": "attach", "message": started["message"]}))
         from_b = frames_until_done(on_b)
         from_a = frames_until_done(on_a)
-    assert from_b[0]["status"] == "streaming" and from_b[0]["seq"] >= 10
+    assert from_b[0]["status"] == "streaming" and 10 <= from_b[0]["seq"] < 40 and from_b[0]["reasoning"]
     assert reassemble(from_b) == "".join(words) == row(database, started["message"])["response"]
+    assert reassemble(from_b, "reasoning") == "".join(thoughts) == row(database, started["message"])["reasoning"]
     assert from_b[-1]["status"] == from_a[-1]["status"] == "complete"
 
     # 2. A stop sent to B stops the run living on A; both sockets see `done`.

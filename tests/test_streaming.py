@@ -32,7 +32,8 @@ async def test_answer_streams_delta_by_delta_and_is_saved(bedrock, alice, socket
     done = frames[-1]
     assert done["status"] == "complete"
     assert done["stop_reason"] == "end_turn"
-    assert done["usage"] == {"input_tokens": 11, "output_tokens": 4}
+    assert done["usage"] == {"input_tokens": 11, "output_tokens": 4, "cache_read_input_tokens": None,
+                             "cache_write_input_tokens": None}
     assert done["metrics"]["ttft_ms"] >= 100 and done["metrics"]["duration_ms"] >= done["metrics"]["ttft_ms"]
     assert "error" not in done
 

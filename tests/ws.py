@@ -42,19 +42,25 @@ def prompt_frame(text="Hello there", request_id="req-1", **fields) -> dict:
     return {"type": "prompt", "id": request_id, "text": text, "conversation": None, "model": None} | fields
 
 
-def text_of(frames: list[dict]) -> str:
-    return "".join(frame["text"] for frame in frames if frame["type"] == "delta")
+def text_of(frames: list[dict], part: str | None = None) -> str:
+    """The text the deltas carried of one part: the answer's (no `part`), or part="reasoning"."""
+    return "".join(frame["text"] for frame in frames if frame["type"] == "delta" and frame.get("part") == part)
 
 
-def reassemble(frames: list[dict]) -> str:
-    """What a page shows: the snapshot's text, then each delta after it, checking seq continuity."""
+def reasoning_of(frames: list[dict]) -> str:
+    return text_of(frames, "reasoning")
+
+
+def reassemble(frames: list[dict], part: str | None = None) -> str:
+    """What a page shows of the answer (or with part="reasoning", of the reasoning): the snapshot's, then
+    each delta's after it, checking seq continuity across both parts."""
     snapshot = frames[0]
     assert snapshot["type"] == "snapshot"
-    text, seq = snapshot["text"], snapshot["seq"]
+    text, seq = snapshot["reasoning" if part == "reasoning" else "text"], snapshot["seq"]
     for frame in frames[1:]:
         if frame["type"] == "delta":
             assert frame["seq"] == seq + 1, "a gap or a duplicate"
             seq = frame["seq"]
-            text += frame["text"]
+            text += frame["text"] if frame.get("part") == part else ""
     assert frames[-1]["type"] == "done"
     return text

@@ -7,10 +7,18 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from chat.models.conversations import Conversation
+from chat.pricing import amount_text
 from chat.models.turns import TurnQuerySetMixin
 
-# 3 parameters a row: well inside SQLite's 32,766 and PostgreSQL's 65,535 parameters per statement.
+# 4 parameters a row: well inside SQLite's 32,766 and PostgreSQL's 65,535 parameters per statement.
 CHECKPOINT_ROWS_PER_STATEMENT = 500
+
+# What Message.finish records besides the status and the text; each one not given is reset to its default.
+OUTCOME_FIELDS = (
+    "reasoning", "seq", "input_tokens", "output_tokens", "cache_read_input_tokens", "cache_write_input_tokens",
+    "ttft_ms", "answer_ms", "duration_ms", "server_latency_ms", "stop_reason", "error_code", "error_detail",
+    "reasoning_signature", "reasoning_redacted", "citations", "guardrail", "invoked_model", "cost", "currency",
+)
 
 
 def tokens_per_second():
@@ -128,8 +136,8 @@ class Message(models.Model):
         return self.status != self.Status.STREAMING
 
     @classmethod
-    def checkpoint_many(cls, partials: list[tuple[int, str, int]]) -> None:
-        """Save (id, partial answer, seq) with a heartbeat for many messages, a few hundred rows per
+    def checkpoint_many(cls, partials: list[tuple[int, str, str, int]]) -> None:
+        """Save (id, partial answer, its reasoning, seq) with a heartbeat for many messages, a few hundred rows per
         statement; never overwrites a message that has already ended. One UPDATE … FROM (VALUES …) rather
         than a query per row: under load the database thread waits for the interpreter lock at every
         statement, and per-row statements stretched checkpoints of 1,000 answers to several seconds."""
@@ -139,43 +147,51 @@ class Message(models.Model):
         for start in range(0, len(partials), CHECKPOINT_ROWS_PER_STATEMENT):
             rows = partials[start:start + CHECKPOINT_ROWS_PER_STATEMENT]
             # VALUES columns are column1.. in both SQLite (3.33+) and PostgreSQL.
-            sql = (f"UPDATE {table} SET {quote('response')} = v.column2, {quote('seq')} = v.column3, "
-                   f"{quote('heartbeat_at')} = %s FROM (VALUES {', '.join(['(%s, %s, %s)'] * len(rows))}) AS v "
+            sql = (f"UPDATE {table} SET {quote('response')} = v.column2, {quote('reasoning')} = v.column3, "
+                   f"{quote('seq')} = v.column4, {quote('heartbeat_at')} = %s "
+                   f"FROM (VALUES {', '.join(['(%s, %s, %s, %s)'] * len(rows))}) AS v "
                    f"WHERE {table}.{quote('id')} = v.column1 AND {table}.{quote('status')} = %s")
             with connection.cursor() as cursor:
                 cursor.execute(sql, [now, *(value for row in rows for value in row), cls.Status.STREAMING])
 
-    def finish(self, *, status, response, seq=0, input_tokens=None, output_tokens=None, ttft_ms=None, duration_ms=None,
-               stop_reason="", error_code="", error_detail="", upstream_request_id=""):
-        """Record the outcome of the run in one write."""
+    def finish(self, *, status, response, upstream_request_id="", **outcome):
+        """Record the outcome of the run in one write: the OUTCOME_FIELDS given, the others reset."""
+        if unknown := outcome.keys() - set(OUTCOME_FIELDS):
+            raise TypeError(f"Not outcome fields: {sorted(unknown)}")
         self.status = status
         self.response = response
-        self.seq = seq
-        self.input_tokens = input_tokens
-        self.output_tokens = output_tokens
-        self.ttft_ms = ttft_ms
-        self.duration_ms = duration_ms
-        self.stop_reason = stop_reason
-        self.error_code = error_code
-        self.error_detail = error_detail
+        for name in OUTCOME_FIELDS:
+            setattr(self, name, outcome[name] if name in outcome else self._meta.get_field(name).get_default())
         self.upstream_request_id = upstream_request_id or self.upstream_request_id
         self.finished = timezone.now()
         self.save()
         Conversation.objects.filter(pk=self.conversation_id).update(updated=self.finished)
 
     def snapshot_frame(self) -> dict:
-        return {"type": "snapshot", "message": self.pk, "seq": self.seq, "text": self.response, "status": self.status, "after": 0}
+        return {"type": "snapshot", "message": self.pk, "seq": self.seq, "text": self.response,
+                "reasoning": self.reasoning, "status": self.status, "after": 0}
 
     def done_frame(self) -> dict:
-        """The protocol's `done` frame for this message, as saved."""
+        """The protocol's `done` frame for this message, as saved (v1.1: the optional fields when they apply)."""
         frame = {
             "type": "done",
             "message": self.pk,
             "status": self.status,
             "stop_reason": self.stop_reason,
-            "usage": {"input_tokens": self.input_tokens, "output_tokens": self.output_tokens},
-            "metrics": {"ttft_ms": self.ttft_ms, "duration_ms": self.duration_ms},
+            "usage": {"input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
+                      "cache_read_input_tokens": self.cache_read_input_tokens,
+                      "cache_write_input_tokens": self.cache_write_input_tokens},
+            "metrics": {"ttft_ms": self.ttft_ms, "answer_ms": self.answer_ms, "duration_ms": self.duration_ms,
+                        "server_latency_ms": self.server_latency_ms},
         }
+        if self.cost is not None:
+            frame["cost"] = {"amount": amount_text(self.cost), "currency": self.currency}
+        if self.guardrail is not None:
+            frame["guardrail"] = self.guardrail
+        if self.citations:
+            frame["citations"] = self.citations
+        if self.invoked_model:
+            frame["invoked_model"] = self.invoked_model
         if self.status == self.Status.ERROR:
             frame["error"] = {"code": self.error_code, "detail": self.error_detail}
         return frame

@@ -8,10 +8,12 @@ from contextlib import aclosing
 import boto3
 import botocore.config
 import botocore.exceptions
+import urllib3.exceptions
 from django.conf import settings
 
-from chat.providers.base import Alive, GenerationRequest, Provider, ProviderError, Started, StopReason, TextDelta, Usage
+from chat.providers.base import Alive, GenerationRequest, Provider, ProviderError, Started
 from chat.providers.bedrock_request import converse_arguments
+from chat.providers.converse_events import ConverseReader
 from chat.providers.threaded import relay_from_thread
 
 log = logging.getLogger(__name__)
@@ -59,14 +61,22 @@ def warm_up() -> None:
         threading.Thread(target=bedrock_client, name="bedrock-warm-up", daemon=True).start()
 
 
-def provider_error(error: Exception) -> ProviderError:
+# What reading a stream raises when the connection breaks in the middle: boto3's event-stream iterator
+# lets urllib3's ProtocolError (wrapping ConnectionResetError or an IncompleteRead) through unwrapped;
+# botocore wraps the same in ResponseStreamingError where it reads a body itself.
+CONNECTION_LOST = (urllib3.exceptions.ProtocolError, botocore.exceptions.ResponseStreamingError, ConnectionError)
+
+
+def provider_error(error: Exception, request_id: str = "") -> ProviderError:
     """Map a botocore exception to our error, logging the full detail with Bedrock's request id."""
-    request_id = ""
     if isinstance(error, botocore.exceptions.ClientError):
         name = error.response.get("Error", {}).get("Code", "")
-        request_id = error.response.get("ResponseMetadata", {}).get("RequestId", "")
+        request_id = error.response.get("ResponseMetadata", {}).get("RequestId", "") or request_id
         code = ERROR_CODES.get(name.lower(), "internal")
-    elif isinstance(error, (botocore.exceptions.ReadTimeoutError, botocore.exceptions.ConnectTimeoutError)):
+    elif isinstance(error, CONNECTION_LOST):
+        code = "connection_lost"
+    elif isinstance(error, (botocore.exceptions.ReadTimeoutError, botocore.exceptions.ConnectTimeoutError,
+                            urllib3.exceptions.ReadTimeoutError)):  # the last: a read timeout mid-stream
         code = "timeout"
     elif isinstance(error, botocore.exceptions.NoCredentialsError):
         code = "access_denied"
@@ -89,11 +99,13 @@ def release(event_stream) -> None:
     event_stream.close()
 
 
-async def stream_from_bedrock(call, stream_key: str, translate, name: str):
-    """Run a blocking boto3 streaming `call()` in a worker thread and yield `translate(event)` items.
+async def stream_from_bedrock(call, stream_key: str, reader, name: str):
+    """Run a blocking boto3 streaming `call()` in a worker thread and yield `reader.events(event)` items.
 
     Shared by both Bedrock providers: errors are mapped to ProviderError, and closing this iterator
-    (a stop) closes the HTTP connection so Bedrock stops generating and billing.
+    (a stop) closes the HTTP connection so Bedrock stops generating and billing. A body that ends before
+    `reader.complete` (Converse's messageStop and metadata, a family's final chunk) is `incomplete`:
+    a truncated answer is never passed off as whole.
     """
     cancelled = threading.Event()
     held = {}  # the open event stream, once there is one, so cancel() can close it
@@ -110,24 +122,29 @@ async def stream_from_bedrock(call, stream_key: str, translate, name: str):
             if cancelled.is_set():
                 event_stream.close()
                 return
-        emit(Started(response.get("ResponseMetadata", {}).get("RequestId", "")))
+        request_id = response.get("ResponseMetadata", {}).get("RequestId", "")
+        emit(Started(request_id))
         try:
             for event in event_stream:
                 if cancelled.is_set():
                     return
-                items = list(translate(event))
+                items = list(reader.events(event))
                 for item in items or [Alive()]:
                     emit(item)
-        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, *CONNECTION_LOST,
+                urllib3.exceptions.ReadTimeoutError) as error:
             if cancelled.is_set():
                 return  # the read failed because we closed the connection ourselves
-            raise provider_error(error) from error
+            raise provider_error(error, request_id) from error
         except Exception:
             if cancelled.is_set():
                 return
             raise
         finally:
             event_stream.close()
+        if not reader.complete and not cancelled.is_set():
+            log.warning("Bedrock stream ended early: code=incomplete request_id=%s", request_id or "-")
+            raise ProviderError("incomplete", request_id=request_id)
 
     def cancel():
         with lock:
@@ -145,20 +162,6 @@ class BedrockConverseProvider(Provider):
     async def stream(self, request: GenerationRequest):
         arguments = converse_arguments(request)
         call = lambda: bedrock_client().converse_stream(**arguments)  # noqa: E731
-        async with aclosing(stream_from_bedrock(call, "stream", events_from, "bedrock-stream")) as items:
+        async with aclosing(stream_from_bedrock(call, "stream", ConverseReader(), "bedrock-stream")) as items:
             async for item in items:
                 yield item
-
-
-def events_from(event: dict):
-    """Translate one ConverseStream event into ours; events we do not use (messageStart, ...) yield nothing
-    (the caller then reports the upstream as alive)."""
-    if "contentBlockDelta" in event:
-        text = event["contentBlockDelta"].get("delta", {}).get("text")
-        if text:
-            yield TextDelta(text)
-    elif "messageStop" in event:
-        yield StopReason(event["messageStop"].get("stopReason", ""))
-    elif "metadata" in event:
-        usage = event["metadata"].get("usage", {})
-        yield Usage(usage.get("inputTokens"), usage.get("outputTokens"))

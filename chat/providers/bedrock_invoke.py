@@ -13,7 +13,16 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from chat.bedrock_options import base_model_name, reasoning_fields
-from chat.providers.base import GenerationRequest, Provider, ProviderError, StopReason, TextDelta, Usage
+from chat.providers.base import (
+    GenerationRequest,
+    Provider,
+    ProviderError,
+    ReasoningDelta,
+    ReasoningSignature,
+    StopReason,
+    TextDelta,
+    Usage,
+)
 from chat.providers.bedrock import bedrock_client, stream_from_bedrock
 from chat.providers.bedrock_request import invoke_body_fields, invoke_options
 
@@ -65,11 +74,20 @@ class AnthropicMessages:
 
     def events(self, chunk):
         # The usage in message_start / message_delta repeats Bedrock's invocation metrics, read for all families.
-        kind = chunk.get("type")
-        if kind == "content_block_delta" and chunk.get("delta", {}).get("text"):
-            yield TextDelta(chunk["delta"]["text"])
-        elif kind == "message_delta" and chunk.get("delta", {}).get("stop_reason"):
-            yield StopReason(chunk["delta"]["stop_reason"])
+        kind, delta = chunk.get("type"), chunk.get("delta") or {}
+        if kind == "content_block_delta":
+            # Extended thinking: thinking_delta pieces, then one signature_delta just before the block stops.
+            if delta.get("type") == "thinking_delta" and delta.get("thinking"):
+                yield ReasoningDelta(delta["thinking"])
+            elif delta.get("type") == "signature_delta" and delta.get("signature"):
+                yield ReasoningSignature(signature=delta["signature"])
+            elif delta.get("text"):
+                yield TextDelta(delta["text"])
+        elif kind == "content_block_start" and (chunk.get("content_block") or {}).get("type") == "redacted_thinking":
+            # Encrypted thinking comes whole, as an opaque string: kept as its bytes, unchanged.
+            yield ReasoningSignature(redacted=chunk["content_block"].get("data", "").encode())
+        elif kind == "message_delta" and delta.get("stop_reason"):
+            yield StopReason(delta["stop_reason"])
 
 
 class TitanText:
@@ -166,12 +184,24 @@ def adapter_for(model_id: str):
     return family.body()
 
 
-def events_from(adapter, chunk: dict):
-    yield from adapter.events(chunk)
-    # Bedrock appends the same token counts to the last chunk of every family.
-    metrics = chunk.get("amazon-bedrock-invocationMetrics")
-    if metrics:
-        yield Usage(metrics.get("inputTokenCount"), metrics.get("outputTokenCount"))
+class InvokeReader:
+    """One per stream: the family's chunks translated; complete once the final chunk, which Bedrock gives
+    the invocation metrics in every family, has arrived."""
+
+    def __init__(self, adapter):
+        self.adapter = adapter
+        self.complete = False
+
+    def events(self, event: dict):
+        if "chunk" not in event:
+            return
+        chunk = json.loads(event["chunk"]["bytes"])
+        yield from self.adapter.events(chunk)
+        metrics = chunk.get("amazon-bedrock-invocationMetrics")
+        if metrics:
+            self.complete = True
+            yield Usage(metrics.get("inputTokenCount"), metrics.get("outputTokenCount"),
+                        server_latency_ms=metrics.get("invocationLatency"))
 
 
 class BedrockInvokeProvider(Provider):
@@ -186,10 +216,7 @@ class BedrockInvokeProvider(Provider):
                 **options,
             )
 
-        def translate(event):
-            if "chunk" in event:
-                yield from events_from(adapter, json.loads(event["chunk"]["bytes"]))
-
-        async with aclosing(stream_from_bedrock(call, "body", translate, "bedrock-invoke-stream")) as items:
+        reader = InvokeReader(adapter)
+        async with aclosing(stream_from_bedrock(call, "body", reader, "bedrock-invoke-stream")) as items:
             async for item in items:
                 yield item

@@ -1,4 +1,4 @@
-"""Checkpoints: each live run's partial text and a heartbeat are saved every STREAM_CHECKPOINT_SECONDS.
+"""Checkpoints: each live run's partial text (answer and reasoning) and a heartbeat are saved every STREAM_CHECKPOINT_SECONDS.
 
 Never per chunk: if the process dies, the answers so far survive, and the missing heartbeat tells other
 processes the runs are gone. One task per process saves all runs that are due in one transaction; it
@@ -34,8 +34,8 @@ async def _checkpoint_forever():
         await asyncio.sleep(settings.STREAM_CHECKPOINT_SECONDS / 4)
         now = time.monotonic()
         due = [run for run in list(RUNS.values()) if run.checkpoint_due(now)]
-        # Taken on the event loop, so each (text, seq) pair is consistent.
-        batch = [(run.message.pk, run.text, run.seq) for run in due]
+        # Taken on the event loop, so each (text, reasoning, seq) is consistent.
+        batch = [(run.message.pk, run.text, run.reasoning, run.seq) for run in due]
         if batch:
             try:
                 await asyncio.get_running_loop().run_in_executor(_checkpoint_thread, write_checkpoints, batch)

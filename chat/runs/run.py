@@ -13,18 +13,23 @@ from chat import relay
 from chat.models import Message
 from chat.providers import (
     ERROR_MESSAGES,
+    Citation,
     GenerationRequest,
     ProviderError,
     Queued,
+    ReasoningDelta,
+    ReasoningSignature,
     Started,
     StopReason,
     TextDelta,
+    Trace,
     Usage,
     provider_for,
 )
 from chat.runs import control
 from chat.runs.checkpoints import ensure_checkpointer
 from chat.runs.live import RUNS
+from chat.runs.outcome import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +41,13 @@ class Run:
     def __init__(self, message: Message, request: GenerationRequest):
         self.message = message
         self.request = request
-        self.parts: list[str] = []  # parts[i] is the text of delta seq i + 1
-        self.input_tokens = None
-        self.output_tokens = None
-        self.stop_reason = ""
+        # Reasoning and answer deltas share one seq: delta seq i + 1 is reasoning if is_reasoning[i], and
+        # each part's texts are kept in order in its own list (joined at checkpoints as fast as one list).
+        self.answer_parts: list[str] = []
+        self.reasoning_parts: list[str] = []
+        self.is_reasoning = bytearray()
+        self.outcome = Outcome()  # all else the stream tells: usage, stop reason, trace, citations…
         self.upstream_request_id = ""
-        self.ttft_ms = None
         self.done_frame: dict | None = None  # set just before `done` is published
         self.task: asyncio.Task | None = None
         self._stop_requested = False
@@ -54,20 +60,26 @@ class Run:
 
     @property
     def seq(self) -> int:
-        return len(self.parts)
+        return len(self.is_reasoning)
 
     @property
     def text(self) -> str:
-        return "".join(self.parts)
+        return "".join(self.answer_parts)
+
+    @property
+    def reasoning(self) -> str:
+        return "".join(self.reasoning_parts)
 
     def snapshot(self, after: int | None = None) -> dict:
-        """The text so far as a `snapshot` frame; with `after`, only the text of the deltas after it."""
+        """The text and reasoning so far as a `snapshot` frame; with `after`, only those of the deltas after it."""
         after = after if after and after <= self.seq else 0
+        reasoning_before = self.is_reasoning.count(1, 0, after)
         return {
             "type": "snapshot",
             "message": self.message.pk,
             "seq": self.seq,
-            "text": "".join(self.parts[after:]),
+            "text": "".join(self.answer_parts[after - reasoning_before:]),
+            "reasoning": "".join(self.reasoning_parts[reasoning_before:]),
             "status": self.done_frame["status"] if self.done_frame else Message.Status.STREAMING,
             "after": after,
         }
@@ -110,7 +122,7 @@ class Run:
                 if backoff:
                     await asyncio.sleep(backoff)
                 await self._consume(provider_for(self.message.provider).stream(self.request), started)
-                return {"status": Message.Status.COMPLETE}
+                return {"status": self.outcome.status_of_whole_answer()}
             except asyncio.CancelledError:
                 if not self._stop_requested:
                     raise  # the process is shutting down; recovery marks the message interrupted
@@ -151,38 +163,41 @@ class Run:
                 elif armed_at is None or loop.time() - armed_at >= idle / 10:
                     armed_at = loop.time()
                     watchdog.reschedule(armed_at + idle)
-                if isinstance(event, TextDelta):
-                    # PostgreSQL's text cannot hold NUL: one would fail every later save of this answer.
-                    text = event.text.replace("\x00", "") if "\x00" in event.text else event.text
-                    if not text:
-                        continue
-                    if self.ttft_ms is None:
-                        self.ttft_ms = round((time.monotonic() - started) * 1000)
-                    self.parts.append(text)
-                    await self._publish({"type": "delta", "message": self.message.pk, "seq": self.seq, "text": text})
-                elif isinstance(event, Usage):
-                    self.input_tokens, self.output_tokens = event.input_tokens, event.output_tokens
-                elif isinstance(event, StopReason):
-                    self.stop_reason = event.reason
+                if isinstance(event, (TextDelta, ReasoningDelta)):
+                    await self._relay(event, started)
                 elif isinstance(event, Started):
                     self.upstream_request_id = event.request_id
                 elif isinstance(event, Queued):
                     await self._publish({"type": "queued", "message": self.message.pk, "position": event.position})
+                elif isinstance(event, (Usage, StopReason, ReasoningSignature, Citation, Trace)):
+                    self.outcome.take(event)
+
+    async def _relay(self, event: TextDelta | ReasoningDelta, started: float):
+        # PostgreSQL's text cannot hold NUL: one would fail every later save of this answer.
+        text = event.text.replace("\x00", "") if "\x00" in event.text else event.text
+        if not text:
+            return
+        reasoning = isinstance(event, ReasoningDelta)
+        self.outcome.first_delta(reasoning, round((time.monotonic() - started) * 1000))
+        (self.reasoning_parts if reasoning else self.answer_parts).append(text)
+        self.is_reasoning.append(reasoning)
+        frame = {"type": "delta", "message": self.message.pk, "seq": self.seq, "text": text}
+        if reasoning:
+            frame["part"] = "reasoning"
+        await self._publish(frame)
 
     @database_sync_to_async
     def _save(self, *, status, duration_ms, stop_reason="", error_code="", error_detail=""):
         self.message.finish(
             status=status,
             response=self.text,
+            reasoning=self.reasoning,
             seq=self.seq,
-            input_tokens=self.input_tokens,
-            output_tokens=self.output_tokens,
-            ttft_ms=self.ttft_ms,
             duration_ms=duration_ms,
-            stop_reason=stop_reason or self.stop_reason,
             error_code=error_code,
             error_detail=error_detail,
             upstream_request_id=self.upstream_request_id,
+            **self.outcome.fields(self.message.model_key, status, stop_reason),
         )
 
     async def _publish(self, frame: dict):
