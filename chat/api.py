@@ -27,10 +27,6 @@ def api_login_required(view):
     return wrapped
 
 
-# What protocol v1.1's `done` frame adds, when it applies: a saved answer carries the same (the page shows both alike).
-DONE_EXTRAS = ("guardrail", "cost", "citations", "invoked_model")
-
-
 def message_json(message: Message) -> dict:
     frame = message.done_frame()
     return {
@@ -53,7 +49,6 @@ def message_json(message: Message) -> dict:
         "citations": frame.get("citations", []),
         "invoked_model": message.invoked_model,
         "created": message.created.isoformat(),
-        **{key: frame[key] for key in DONE_EXTRAS if key in frame},
     }
 
 
@@ -69,11 +64,9 @@ def conversation_json(conversation: Conversation) -> dict:
 @api_login_required
 @require_http_methods(["GET"])
 def models(request):
-    """The catalog for the page's model picker; the default is the first model that is not retired."""
+    """The catalog for the page's model picker; the first model is the default."""
     available = catalog.available_models()
-    default = catalog.default_model(available)
-    today = timezone.localdate()
-    return JsonResponse({"default": default.key if default else None, "models": [m.as_json(today) for m in available]})
+    return JsonResponse({"default": available[0].key if available else None, "models": [m.as_json() for m in available]})
 
 
 @api_login_required

@@ -1,6 +1,6 @@
 // An answer's sources (protocol v1.1 `done.citations`: [{title, source, location, text}]): numbered markers under the
-// answer, each with its title, a link when the source is a web address, where in the source, and the cited text on
-// hover and on expanding it. Citations come from the model's stream: text only; only http(s) addresses become links.
+// answer, each with its title, a link when the source (or, for a web citation, the location) is a web address,
+// where in the source, and the cited text on hover and on expanding it. Citations come from the model's stream: text only; only http(s) addresses become links.
 
 import { h } from './dom.js';
 
@@ -9,9 +9,10 @@ const TOOLTIP_CHARS = 300;
 const field = (value) => (typeof value === 'string' ? value.trim() : '');
 
 // An http(s) URL, or null: `javascript:`, `data:`, S3 URIs and the like are shown as text, never followed.
-function webAddress(source) {
+function webAddress(address) {
+  if (!address) return null;
   try {
-    const url = new URL(source);
+    const url = new URL(address);
     return url.protocol === 'http:' || url.protocol === 'https:' ? url : null;
   } catch {
     return null;
@@ -26,20 +27,20 @@ function sourceItem(citation, number) {
   const item = h('li', 'source');
   item.append(h('span', 'source-marker', `[${number}]`), ' ');
 
-  const url = source ? webAddress(source) : null;
-  const name = title || source || `Source ${number}`;
+  const url = webAddress(source) ?? webAddress(location);
+  const name = title || source || (url ? url.href : '') || `Source ${number}`;
   if (url) {
     const link = h('a', 'source-link', name);
     link.href = url.href;
     link.target = '_blank';
     link.rel = 'noopener noreferrer nofollow';
     item.append(link);
-    if (title) item.append(h('span', 'source-where', ` · ${url.host}`));
+    if (name !== url.href) item.append(h('span', 'source-where', ` · ${url.host}`));
   } else {
     item.append(h('span', 'source-title', name));
     if (title && source) item.append(h('span', 'source-where', ` · ${source}`));
   }
-  if (location && location !== source) item.append(h('span', 'source-where', ` · ${location}`));
+  if (location && location !== source && location !== url?.href) item.append(h('span', 'source-where', ` · ${location}`));
 
   if (quoted) {
     item.title = quoted.length > TOOLTIP_CHARS ? `${quoted.slice(0, TOOLTIP_CHARS)}…` : quoted;

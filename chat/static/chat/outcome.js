@@ -80,10 +80,17 @@ function plain(value) {
   return /^[A-Z0-9_]+$/.test(text) ? text.toLowerCase().replace(/_/g, ' ') : text;
 }
 
+// Where the guardrail looked: the prompt (its input assessment) or the answer (its output assessments).
+const SOURCES = { input: 'Prompt', output: 'Answer' };
+
+// A table's own entry only: a key such as "constructor" from the trace must not reach Object.prototype.
+const named = (table, key) => (typeof key === 'string' && Object.hasOwn(table, key) ? table[key] : null);
+
 function findingText(item) {
-  const policy = typeof item?.policy === 'string' ? (POLICY_NAMES[item.policy] ?? item.policy) : '';
-  const parts = [policy, plain(item?.type), plain(item?.action)];
-  if (item?.confidence) parts.push(`${plain(item.confidence)} confidence`);
+  const policy = named(POLICY_NAMES, item?.policy) ?? (typeof item?.policy === 'string' ? item.policy : '');
+  const parts = [named(SOURCES, item?.source), policy, plain(item?.type), plain(item?.action)];
+  const confidence = plain(item?.confidence);
+  if (confidence) parts.push(`${confidence} confidence`);
   return parts.filter(Boolean).join(' · ');
 }
 
