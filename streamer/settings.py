@@ -272,7 +272,8 @@ BEDROCK_MAX_CONNECTIONS = env_int("BEDROCK_MAX_CONNECTIONS", 1000, minimum=1)
 BEDROCK_MODEL_IDS = env_list("BEDROCK_MODEL_IDS", "")  # more Bedrock models for the picker
 # The currency of the catalog's prices; each answer's cost is saved with it.
 PRICE_CURRENCY = env_str("PRICE_CURRENCY", "USD")
-if not (len(PRICE_CURRENCY) == 3 and PRICE_CURRENCY.isascii() and PRICE_CURRENCY.isalpha() and PRICE_CURRENCY.isupper()):
+if not (len(PRICE_CURRENCY) == 3 and PRICE_CURRENCY.isascii() and PRICE_CURRENCY.isalpha()
+        and PRICE_CURRENCY.isupper()):
     raise ImproperlyConfigured(f"PRICE_CURRENCY={PRICE_CURRENCY!r} is not a currency code such as USD or EUR")
 
 # What the built-in Bedrock models are asked for (staff override each in admin); values from botocore's

@@ -105,7 +105,9 @@ def _converse_events(stream: Stream, received_at: float):
     yield block_stop_frame(index), False
     yield message_stop_frame(stream.stop_reason), False
     if stream.metadata:
-        output_tokens = len(stream.reasoning) + len(stream.deltas) if stream.output_tokens is None else stream.output_tokens
+        output_tokens = stream.output_tokens
+        if output_tokens is None:
+            output_tokens = len(stream.reasoning) + len(stream.deltas)
         latency_ms = int((time.monotonic() - received_at) * 1000) if stream.latency_ms is None else stream.latency_ms
         yield metadata_frame(
             output_tokens, input_tokens=stream.input_tokens, latency_ms=latency_ms, trace=stream.trace,

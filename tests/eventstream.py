@@ -87,7 +87,8 @@ def reasoning_frame(*, text: str | None = None, signature: str | None = None, re
         delta = {"signature": signature}
     else:
         delta = {"redactedContent": base64.b64encode(redacted).decode("ascii")}
-    return _message(_DELTA_HEADERS, json.dumps({"delta": {"reasoningContent": delta}, "contentBlockIndex": index}).encode())
+    payload = {"delta": {"reasoningContent": delta}, "contentBlockIndex": index}
+    return _message(_DELTA_HEADERS, json.dumps(payload).encode())
 
 
 def citation_frame(citation: dict, index: int = 0) -> bytes:
@@ -111,7 +112,7 @@ def metadata_frame(output_tokens: int, *, input_tokens: int = INPUT_TOKENS, late
     usage = {"inputTokens": input_tokens, "outputTokens": output_tokens}
     cache = {"cacheReadInputTokens": cache_read_input_tokens, "cacheWriteInputTokens": cache_write_input_tokens}
     usage |= {name: value for name, value in cache.items() if value is not None}
-    usage["totalTokens"] = input_tokens + output_tokens + (cache_read_input_tokens or 0) + (cache_write_input_tokens or 0)
+    usage["totalTokens"] = input_tokens + output_tokens + sum(value for value in cache.values() if value)
     metadata = {"usage": usage, "metrics": {"latencyMs": latency_ms}}
     if trace is not None:
         metadata["trace"] = trace

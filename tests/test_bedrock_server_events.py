@@ -1,6 +1,6 @@
 """The test server's richer answers (reasoning, citations, cache usage, traces, early ends, resets) as the
 REAL boto3 client sees them: the shapes botocore's service model gives, and what its iterator raises.
-These tests need neither Django settings nor the database."""
+They need no database."""
 
 from __future__ import annotations
 
@@ -9,24 +9,16 @@ import botocore.config
 import pytest
 import urllib3.exceptions
 
-from tests.bedrock_server import BedrockTestServer, InvokeStream, Stream
+from tests.bedrock_server import InvokeStream, Stream
 
 MESSAGES = [{"role": "user", "content": [{"text": "Hi"}]}]
 
 
-@pytest.fixture(scope="module")
-def server():
-    srv = BedrockTestServer()
-    srv.start()
-    yield srv
-    srv.stop()
-
-
 @pytest.fixture
-def client(server):
-    server.reset()
+def client(bedrock_server):
+    bedrock_server.reset()
     return boto3.session.Session().client(
-        "bedrock-runtime", region_name="us-east-1", endpoint_url=server.url, aws_access_key_id="test",
+        "bedrock-runtime", region_name="us-east-1", endpoint_url=bedrock_server.url, aws_access_key_id="test",
         aws_secret_access_key="test", config=botocore.config.Config(retries={"total_max_attempts": 1}))
 
 
@@ -34,9 +26,9 @@ def events(client) -> list[dict]:
     return list(client.converse_stream(modelId="m", messages=MESSAGES)["stream"])
 
 
-def test_reasoning_then_signature_then_the_answer_on_the_next_block(server, client):
+def test_reasoning_then_signature_then_the_answer_on_the_next_block(bedrock_server, client):
     answer = Stream(reasoning=["r0 ", "r1"], signature="sig", redacted=b"\x00secret", deltas=["a"], delay=0)
-    server.queue(answer)
+    bedrock_server.queue(answer)
     got = events(client)
 
     deltas = [(e["contentBlockDelta"]["contentBlockIndex"], e["contentBlockDelta"]["delta"])
@@ -52,10 +44,10 @@ def test_reasoning_then_signature_then_the_answer_on_the_next_block(server, clie
     assert len(answer.sent_at) == 3  # a send time for each text delta, reasoning or answer
 
 
-def test_citations_cache_usage_and_trace(server, client):
+def test_citations_cache_usage_and_trace(bedrock_server, client):
     citation = {"title": "T", "sourceContent": [{"text": "x"}], "location": {"web": {"url": "https://a.example"}}}
     trace = {"guardrail": {"actionReason": "r"}, "promptRouter": {"invokedModelId": "m2"}}
-    server.queue(Stream(deltas=["a"], citations=[citation], stop_reason="guardrail_intervened", trace=trace,
+    bedrock_server.queue(Stream(deltas=["a"], citations=[citation], stop_reason="guardrail_intervened", trace=trace,
                         cache_read_input_tokens=30, cache_write_input_tokens=4, latency_ms=99, delay=0))
     got = events(client)
 
@@ -67,14 +59,14 @@ def test_citations_cache_usage_and_trace(server, client):
     assert (metadata["metrics"], metadata["trace"]) == ({"latencyMs": 99}, trace)
 
 
-def test_a_clean_early_end_raises_nothing(server, client):
-    server.queue(Stream(deltas=["a", "b", "c"], end_after=2, delay=0))
+def test_a_clean_early_end_raises_nothing(bedrock_server, client):
+    bedrock_server.queue(Stream(deltas=["a", "b", "c"], end_after=2, delay=0))
     assert [list(e)[0] for e in events(client)] == ["messageStart", "contentBlockDelta", "contentBlockDelta"]
 
 
-def test_a_reset_raises_urllib3s_protocol_error_through_the_iterator(server, client):
+def test_a_reset_raises_urllib3s_protocol_error_through_the_iterator(bedrock_server, client):
     answer = Stream(deltas=["a", "b", "c"], reset_after=1, delay=0)
-    server.queue(answer)
+    bedrock_server.queue(answer)
     stream = client.converse_stream(modelId="m", messages=MESSAGES)["stream"]
     got = []
     with pytest.raises(urllib3.exceptions.ProtocolError) as raised:
@@ -84,8 +76,8 @@ def test_a_reset_raises_urllib3s_protocol_error_through_the_iterator(server, cli
     assert [list(e)[0] for e in got] == ["messageStart", "contentBlockDelta"] and len(answer.sent_at) == 1
 
 
-def test_an_invoke_stream_reset_too(server, client):
-    server.queue(InvokeStream(chunks=[{"n": 1}, {"n": 2}], reset_after=1, delay=0))
+def test_an_invoke_stream_reset_too(bedrock_server, client):
+    bedrock_server.queue(InvokeStream(chunks=[{"n": 1}, {"n": 2}], reset_after=1, delay=0))
     body = client.invoke_model_with_response_stream(modelId="m", body=b"{}")["body"]
     with pytest.raises(urllib3.exceptions.ProtocolError):
         assert next(iter(body)) == {"chunk": {"bytes": b'{"n": 1}'}}

@@ -20,7 +20,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 # Claude Sonnet's list prices per 1,000 tokens in us-east-1.
 PRICES = {"price_per_1k_input": Decimal("0.003"), "price_per_1k_output": Decimal("0.015"),
           "price_per_1k_cache_read": Decimal("0.0003"), "price_per_1k_cache_write": Decimal("0.00375")}
-CACHED = {"input_tokens": 1234, "output_tokens": 567, "cache_read_input_tokens": 20480, "cache_write_input_tokens": 3072}
+CACHED = {"input_tokens": 1234, "output_tokens": 567,
+          "cache_read_input_tokens": 20480, "cache_write_input_tokens": 3072}
 # By hand: 1234 × 0.003 + 567 × 0.015 + 20480 × 0.0003 + 3072 × 0.00375
 #        = 3.702 + 8.505 + 6.144 + 11.52 = 29.871, per 1,000 tokens: 0.029871.
 CACHED_COST = "0.029871"

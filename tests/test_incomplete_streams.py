@@ -22,7 +22,20 @@ async def ask(socket_for, user, **prompt) -> list[dict]:
     return await receive_until_done(socket)
 
 
-async def assert_ended_with(frames: list[dict], code: str, text: str, caplog):
+@pytest.fixture
+def bedrock_log():
+    """What the Bedrock providers log. On their own logger: importing the ASGI application configures
+    logging again, which drops pytest's handler from the root logger in the first test of a session."""
+    records = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append
+    logger = logging.getLogger("chat.providers.bedrock")
+    logger.addHandler(handler)
+    yield records
+    logger.removeHandler(handler)
+
+
+async def assert_ended_with(frames: list[dict], code: str, text: str, log: list[logging.LogRecord]):
     done = frames[-1]
     assert text_of(frames) == text
     assert (done["status"], done["error"]) == ("error", {"code": code, "detail": ERROR_MESSAGES[code]})
@@ -30,44 +43,30 @@ async def assert_ended_with(frames: list[dict], code: str, text: str, caplog):
     assert (message.status, message.error_code, message.response) == ("error", code, text)
     assert message.upstream_request_id
     assert any(f"code={code}" in record.getMessage() and message.upstream_request_id in record.getMessage()
-               for record in caplog.records), "logged with Bedrock's request id"
+               for record in log), "logged with Bedrock's request id"
 
 
-async def test_a_body_that_ends_early_is_incomplete_not_complete(bedrock, alice, socket_for, caplog):
-    caplog.set_level(logging.WARNING)
-    bedrock.queue(Stream(deltas=WORDS, end_after=5))
+@pytest.mark.parametrize(("answer", "code", "words_kept"), [
+    (Stream(deltas=WORDS, end_after=5), "incomplete", 5),  # the body ends cleanly, after 5 of 20 deltas
+    (Stream(deltas=WORDS[:3], metadata=False), "incomplete", 3),  # messageStop came, the metadata never did
+    (Stream(deltas=WORDS, reset_after=7), "connection_lost", 7),  # a TCP reset after 7 deltas
+], ids=["early-end", "no-metadata", "reset"])
+async def test_a_stream_that_ends_early_is_an_error_not_complete(bedrock, alice, socket_for, bedrock_log, answer, code,
+                                                                 words_kept):
+    bedrock.queue(answer)
     frames = await ask(socket_for, alice)
 
-    await assert_ended_with(frames, "incomplete", "".join(WORDS[:5]), caplog)
-    assert "cut off" in frames[-1]["error"]["detail"]
+    await assert_ended_with(frames, code, "".join(WORDS[:words_kept]), bedrock_log)
+    assert ("cut off" if code == "incomplete" else "was lost") in frames[-1]["error"]["detail"]
     assert len(bedrock.requests) == 1  # never retried: a retry would repeat the answer
 
 
-async def test_a_message_stop_without_metadata_is_incomplete(bedrock, alice, socket_for, caplog):
-    caplog.set_level(logging.WARNING)
-    bedrock.queue(Stream(deltas=WORDS[:3], metadata=False))
-    frames = await ask(socket_for, alice)
-
-    await assert_ended_with(frames, "incomplete", "".join(WORDS[:3]), caplog)
-
-
-async def test_an_end_before_the_first_word_is_incomplete_and_not_retried(bedrock, alice, socket_for, caplog):
-    caplog.set_level(logging.WARNING)
+async def test_an_end_before_the_first_word_is_incomplete_and_not_retried(bedrock, alice, socket_for, bedrock_log):
     bedrock.queue(Stream(reasoning=["thinking "], deltas=WORDS, end_after=1))
     frames = await ask(socket_for, alice)
 
-    await assert_ended_with(frames, "incomplete", "", caplog)
+    await assert_ended_with(frames, "incomplete", "", bedrock_log)
     assert (await Message.objects.aget(pk=frames[-1]["message"])).reasoning == "thinking "
-    assert len(bedrock.requests) == 1
-
-
-async def test_a_connection_reset_mid_stream_is_connection_lost(bedrock, alice, socket_for, caplog):
-    caplog.set_level(logging.WARNING)
-    bedrock.queue(Stream(deltas=WORDS, reset_after=7))
-    frames = await ask(socket_for, alice)
-
-    await assert_ended_with(frames, "connection_lost", "".join(WORDS[:7]), caplog)
-    assert "lost" in frames[-1]["error"]["detail"]
     assert len(bedrock.requests) == 1
 
 
@@ -91,22 +90,20 @@ def claude_chunks(words: list[str]) -> list[dict]:
     ]
 
 
-async def test_an_invoke_stream_without_its_final_chunk_is_incomplete(bedrock, alice, socket_for, caplog,
+async def test_an_invoke_stream_without_its_final_chunk_is_incomplete(bedrock, alice, socket_for, bedrock_log,
                                                                       invoke_model):
-    caplog.set_level(logging.WARNING)
     bedrock.queue(InvokeStream(chunks=claude_chunks(WORDS[:4])[:-1]))  # all but message_stop with the metrics
     frames = await ask(socket_for, alice, model=invoke_model)
 
-    await assert_ended_with(frames, "incomplete", "".join(WORDS[:4]), caplog)
+    await assert_ended_with(frames, "incomplete", "".join(WORDS[:4]), bedrock_log)
 
 
-async def test_an_invoke_stream_reset_mid_stream_is_connection_lost(bedrock, alice, socket_for, caplog,
+async def test_an_invoke_stream_reset_mid_stream_is_connection_lost(bedrock, alice, socket_for, bedrock_log,
                                                                     invoke_model):
-    caplog.set_level(logging.WARNING)
     bedrock.queue(InvokeStream(chunks=claude_chunks(WORDS[:4]), reset_after=4))  # after 2 words
     frames = await ask(socket_for, alice, model=invoke_model)
 
-    await assert_ended_with(frames, "connection_lost", "".join(WORDS[:2]), caplog)
+    await assert_ended_with(frames, "connection_lost", "".join(WORDS[:2]), bedrock_log)
 
 
 async def test_a_whole_invoke_stream_is_complete(bedrock, alice, socket_for, invoke_model):

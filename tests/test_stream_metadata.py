@@ -25,7 +25,8 @@ async def test_citations_reach_done_and_are_saved(bedrock, alice, socket_for):
         {"title": "Policy", "sourceContent": [{"text": "Leave accrues "}],
          "location": {"documentChar": {"documentIndex": 1, "start": 10, "end": 52}}},
         {"sourceContent": [{"text": "monthly."}]},  # the same citation's text, continued
-        {"title": "Intranet", "location": {"web": {"url": "https://intranet.example/leave", "domain": "intranet.example"}}},
+        {"title": "Intranet",
+         "location": {"web": {"url": "https://intranet.example/leave", "domain": "intranet.example"}}},
         {"title": "Notes", "location": {"documentChunk": {"documentIndex": 0, "start": 2, "end": 4}}},
     ]))
     done = await done_of(socket_for, alice)

@@ -200,7 +200,9 @@ class Message(models.Model):
         """Earlier turns of this conversation as alternating user/assistant messages.
 
         Only complete turns are sent: a stopped or failed answer is partial and would teach the model
-        to break off. The oldest turns are dropped first when the budget is exceeded.
+        to break off. The oldest turns are dropped first when the budget is exceeded. Reasoning is never
+        sent back: Bedrock wants it back unchanged only in turns with tool use, which we have none of, and
+        some models (gpt-oss) reject it; it is kept, with its signature, for review only.
         """
         earlier = (
             Message.objects.filter(conversation_id=self.conversation_id, status=self.Status.COMPLETE, pk__lt=self.pk)

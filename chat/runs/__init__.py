@@ -3,10 +3,12 @@ consumer handles one message at a time, so an inline stream would block the stop
 django/channels #1119). It belongs to no socket: closing a socket does not end it. Its frames go through
 chat.relay to every socket watching its message, in this process or (with Redis) in another.
 
-- run.py: the run: reads a provider's stream, relays each chunk, saves the outcome once.
+- run.py: the run: reads a provider's stream, relays each chunk (answer or reasoning), saves the outcome once.
+- outcome.py: all else the stream tells (usage, stop reason, citations, trace…) and what the end makes of
+  it (status `blocked`, the cost).
 - live.py: the runs living in this process, by message id.
 - control.py: stop and snapshot requests between processes.
-- checkpoints.py: the partial text and a heartbeat of every live run, saved every second.
+- checkpoints.py: the partial text, its reasoning and a heartbeat of every live run, saved every second.
 - recovery.py: closing the answers whose run died with its process, the heartbeat check.
 """
 
