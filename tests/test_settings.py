@@ -89,7 +89,7 @@ def test_production_settings_pass_the_deploy_check(tmp_path):
     assert "no issues" in result.stdout
 
 
-def start_settings(tmp_path, **env) -> "subprocess.CompletedProcess":
+def start_settings(tmp_path, **env):
     import os
     import subprocess
     import sys
