@@ -64,9 +64,11 @@ def conversation_json(conversation: Conversation) -> dict:
 @api_login_required
 @require_http_methods(["GET"])
 def models(request):
-    """The catalog for the page's model picker; the first model is the default."""
+    """The catalog for the page's model picker; the default is the first model that is not retired."""
     available = catalog.available_models()
-    return JsonResponse({"default": available[0].key if available else None, "models": [m.as_json() for m in available]})
+    default = catalog.default_model(available)
+    today = timezone.localdate()
+    return JsonResponse({"default": default.key if default else None, "models": [m.as_json(today) for m in available]})
 
 
 @api_login_required
