@@ -3,6 +3,7 @@ from django.shortcuts import render
 from django.urls import get_script_prefix
 
 from chat import catalog
+from chat.bedrock_options import MIN_REASONING_BUDGET, NOT_WITH_REASONING
 from chat.routing import websocket_urlpatterns
 
 
@@ -23,5 +24,8 @@ def index(request):
             "default_model": default.key if default else None,
             "no_model_message": None if models else catalog.NO_MODEL_MESSAGE,
             "ws_path": websocket_path(),
+            # The parameter panel's reasoning rules (params.js), from the ones the server enforces.
+            "min_reasoning_budget": MIN_REASONING_BUDGET,
+            "not_with_reasoning": " ".join(NOT_WITH_REASONING),
         },
     )

@@ -43,6 +43,26 @@ def test_conversation_has_its_turns_in_order(client, alice, alices):
     assert data["messages"][0]["client_request_id"] == "r0"
 
 
+def test_a_turn_carries_what_the_done_frame_carried(client, alice, alices):
+    """A reloaded page shows a finished answer's reasoning, block, sources and cost as it showed them live."""
+    _, newer = alices
+    guardrail = {"action": "GUARDRAIL_INTERVENED", "reason": "Guardrail blocked.", "assessments": []}
+    citations = [{"title": "Handbook", "source": "s3://hr/handbook.pdf", "location": "page 3", "text": "25 days"}]
+    newer.messages.filter(prompt="q0").update(
+        status="blocked", stop_reason="guardrail_intervened", reasoning="First, the rules.", guardrail=guardrail,
+        citations=citations, cost="0.00612000", currency="USD", cache_read_input_tokens=1000, answer_ms=900,
+        invoked_model="us.anthropic.claude-3-5-haiku-20241022-v1:0")
+    client.force_login(alice)
+    blocked, streaming = client.get(f"/api/conversations/{newer.pk}/").json()["messages"]
+    assert blocked["reasoning"] == "First, the rules."
+    assert (blocked["status"], blocked["guardrail"], blocked["citations"]) == ("blocked", guardrail, citations)
+    assert blocked["cost"] == {"amount": "0.00612", "currency": "USD"}
+    assert blocked["usage"]["cache_read_input_tokens"] == 1000 and blocked["metrics"]["answer_ms"] == 900
+    assert blocked["invoked_model"] == "us.anthropic.claude-3-5-haiku-20241022-v1:0"
+    assert (streaming["reasoning"], streaming["guardrail"], streaming["citations"], streaming["cost"],
+            streaming["invoked_model"]) == ("", None, [], None, "")  # empty when they do not apply
+
+
 def test_rename(client, alice, alices):
     older, _ = alices
     client.force_login(alice)

@@ -5,8 +5,7 @@ from django.db import migrations, models
 
 
 # The usage dashboard now sums cache tokens and stored costs (per currency) too: the covering index gets
-# those columns, so its GROUP BY still reads the index alone. Numbered 0009 beside the request side's 0008
-# (catalog options); at merge, make this depend on that one (or add a merge migration).
+# those columns, so its GROUP BY still reads the index alone.
 class Migration(migrations.Migration):
 
     dependencies = [

@@ -78,7 +78,6 @@ def page(browser, live_app, bedrock_server):
     page.click("button[type=submit], input[type=submit]")
     page.wait_for_selector("#prompt")
     page.wait_for_function("() => document.querySelector('#connection').dataset.state === 'connected'")  # a function: CSP forbids eval
-    page.js_errors = errors  # a test that provokes an error on purpose removes it from here
     yield page
     context.close()
     assert errors == [], f"JavaScript errors on the page: {errors}"

@@ -7,7 +7,7 @@
 import { initComposer } from './composer.js';
 import { closeConversation, newConversation, onPopState, openConversation, reopenFromUrl } from './conversation.js';
 import { checkSilentTurns, handleFrame, onSocketClosed, resume } from './frames.js';
-import { loadModels, showPicker } from './models.js';
+import { loadModels, showModelNote, showPicker } from './models.js';
 import { fillParams, initParams } from './params.js';
 import { followBottom } from './scroll.js';
 import { initSidebar, refreshConversations } from './sidebar.js';
@@ -18,7 +18,10 @@ followBottom(document.getElementById('turns'));
 initComposer();
 initParams();
 initSidebar({ open: openConversation, close: closeConversation, start: newConversation });
-document.getElementById('model').addEventListener('change', fillParams);
+document.getElementById('model').addEventListener('change', () => {
+  fillParams();
+  showModelNote();
+});
 window.addEventListener('popstate', onPopState);
 showPicker();
 
@@ -27,5 +30,9 @@ updateControls();
 connect({ onOpen: resume, onFrame: handleFrame, onClose: onSocketClosed, onChange: updateControls });
 setInterval(checkSilentTurns, 5000);
 refreshConversations();
-loadModels().then((loaded) => { if (loaded) fillParams(); });
+loadModels().then((loaded) => {
+  if (!loaded) return;
+  fillParams();
+  showModelNote();
+});
 fillParams();

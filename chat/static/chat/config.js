@@ -16,5 +16,8 @@ export const config = Object.freeze({
   // The server says no model is configured: the page is read-only.
   blocked: data.blocked === 'true',
   defaultModel: data.defaultModel || null,
+  // Reasoning rules the server enforces (chat/params.py): the parameter panel checks them first.
+  minReasoningBudget: Number(data.minReasoningBudget) || 0,
+  notWithReasoning: (data.notWithReasoning || '').split(/\s+/).filter(Boolean),
   models: JSON.parse(document.getElementById('models-data')?.textContent || '[]'),
 });

@@ -9,7 +9,8 @@ import { dropRendering, queueFinalRender, restartStream } from './render.js';
 import { scrollToBottom } from './scroll.js';
 import { closeSidebar, findConversation, markActiveConversation, markStreamingConversations } from './sidebar.js';
 import { forgetAttaching, isConnected, sendAttach } from './socket.js';
-import { isFinished, outcomeInfo, outcomeKind, showLive, showOutcome } from './turn.js';
+import { setReasoning } from './thinking.js';
+import { isFinished, outcomeInfo, outcomeKind, showLive, showOutcome, syncPhase } from './turn.js';
 import {
   addTurn, allTurns, background, current, forgetTurns, orphans, track, turnByClient, turnByMessage, updateControls,
 } from './turns.js';
@@ -101,7 +102,9 @@ function turnFromMessage(m, conversationId) {
   if (m.model) turn.el.dataset.model = m.model;
   turn.origin = { text: m.prompt, model: m.model || null, params: m.params || null, stored: true };
   turn.text = m.response || '';
+  setReasoning(turn, typeof m.reasoning === 'string' ? m.reasoning : '');
   if (m.status === 'streaming') {
+    syncPhase(turn);
     // The saved text is a checkpoint: `attach` (without `after`) brings the whole answer, then the rest.
     turn.el.dataset.status = 'streaming';
     restartStream(turn);

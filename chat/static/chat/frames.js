@@ -7,12 +7,12 @@ import { goToLogin } from './login.js';
 import { setUrl } from './nav.js';
 import { showNotice } from './notice.js';
 import { showParamError } from './params.js';
-import { applyDelta, replaceText } from './render.js';
+import { applyDelta, applySlice, replaceText } from './render.js';
 import { markStreamingConversations, refreshConversations } from './sidebar.js';
 import {
   attachSettled, isConnected, oldestAttaching, sendAttach, sendAttachWhole, sendPrompt, sendStop,
 } from './socket.js';
-import { isFinished, outcomeInfo, setReconnecting, showLive, updateLiveMetrics } from './turn.js';
+import { isFinished, noteDelta, outcomeInfo, setReconnecting, showLive } from './turn.js';
 import {
   allTurns, background, current, finishTurn, orphans, track, turnByClient, turnByMessage,
 } from './turns.js';
@@ -81,10 +81,7 @@ function onDelta(frame) {
     turn.queued = false;
     showLive(turn, 'Generating…', false);
   }
-  const now = performance.now();
-  if (turn.firstDeltaAt == null) turn.firstDeltaAt = now;
-  turn.deltas += 1;
-  turn.lastFrameAt = now;
+  noteDelta(turn, frame.part, performance.now());
   if (!turn.awaitingSnapshot && Number.isFinite(frame.seq) && frame.seq > expectedSeq(turn) && isConnected()) {
     // Deltas went missing on the way (a server under load can drop them): fetch the gap with `attach`.
     console.warn('Streamer: deltas missing before seq', frame.seq, 'of message', frame.message, '; attaching again');
@@ -92,17 +89,17 @@ function onDelta(frame) {
   }
   if (turn.awaitingSnapshot && Number.isFinite(frame.seq)) {
     // Overtook the snapshot it follows: apply it once the snapshot has landed.
-    turn.held.set(frame.seq, frame.text);
+    turn.held.set(frame.seq, frame);
     return;
   }
-  applyDelta(turn, frame.seq, frame.text);
-  if (turn.deltas === 1) updateLiveMetrics(turn, now, true);
+  applyDelta(turn, frame.seq, frame.text, frame.part);
 }
 
-// The reply to `attach` (and to a resent prompt): the text so far, then live deltas follow.
+// The reply to `attach` (and to a resent prompt): the text (and reasoning) so far, then live deltas follow.
 function onSnapshot(frame) {
   const turn = turnByMessage(frame.message);
   if (!turn || typeof frame.text !== 'string' || !Number.isFinite(frame.seq)) return;
+  const reasoning = typeof frame.reasoning === 'string' ? frame.reasoning : ''; // a v1 server sends none
   const after = Number.isFinite(frame.after) ? frame.after : 0;
   const held = turn.held;
   turn.lastFrameAt = performance.now();
@@ -115,14 +112,14 @@ function onSnapshot(frame) {
     }
     console.warn('Streamer: ignoring a snapshot slice that does not fit', frame.message);
   } else if (after > 0) {
-    applyDelta(turn, frame.seq, frame.text);
+    applySlice(turn, frame.seq, frame.text, reasoning);
   } else {
-    replaceText(turn, frame.text, frame.seq);
+    replaceText(turn, frame.text, frame.seq, reasoning);
   }
 
   attachSettled(turn);
   if (held) {
-    for (const seq of [...held.keys()].sort((a, b) => a - b)) applyDelta(turn, seq, held.get(seq));
+    for (const [seq, delta] of [...held].sort(([a], [b]) => a - b)) applyDelta(turn, seq, delta.text, delta.part);
   }
   if (isFinished(turn)) return; // a late snapshot only completes the text
   setReconnecting(turn, false);

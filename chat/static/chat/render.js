@@ -1,12 +1,15 @@
 // Answers on the page. Deltas arrive far faster than the screen refreshes: they are collected and put on the
 // page at most once per animation frame. While an answer streams only its last, open block is parsed again;
 // settled blocks are rendered once and kept. A long finished answer is rendered a few blocks per frame.
+// Reasoning deltas (`part: "reasoning"`) go to the turn's Thinking section (thinking.js) in the same frames.
 
 import { h } from './dom.js';
 import { markdown, newBlockScan, settledBlocks, splitBlocks } from './markdown.js';
-import { isFinished, updateLiveMetrics } from './turn.js';
+import { addReasoning, answerStarted, setReasoning } from './thinking.js';
+import { isFinished, syncPhase, updateLiveMetrics } from './turn.js';
 
 const pendingText = new Map(); // turn -> text received since the last frame
+const pendingReasoning = new Map(); // turn -> reasoning received since the last frame
 const dirtyTurns = new Set();  // text changed, render put off
 let frameRequested = false;
 let lastFlushAt = 0;
@@ -174,19 +177,35 @@ function requestFrame() {
 
 // Buffered text lands in turn.text (before a turn shows its final status, say).
 export function takePending(turn) {
+  const reasoning = pendingReasoning.get(turn);
+  if (reasoning !== undefined) {
+    pendingReasoning.delete(turn);
+    addReasoning(turn, reasoning);
+  }
   const text = pendingText.get(turn);
   if (text === undefined) return;
   pendingText.delete(turn);
+  addText(turn, text);
+}
+
+function addText(turn, text) {
+  const first = !turn.text;
   turn.text += text;
+  if (first && text) answerStarted(turn);
 }
 
 function flushText() {
   frameRequested = false;
-  if (pendingText.size === 0 && dirtyTurns.size === 0) return;
+  if (pendingText.size === 0 && pendingReasoning.size === 0 && dirtyTurns.size === 0) return;
   const now = performance.now();
   lastFlushAt = now;
+  for (const [turn, reasoning] of pendingReasoning) {
+    addReasoning(turn, reasoning);
+    updateLiveMetrics(turn, now);
+  }
+  pendingReasoning.clear();
   for (const [turn, text] of pendingText) {
-    turn.text += text;
+    addText(turn, text);
     dirtyTurns.add(turn);
   }
   pendingText.clear();
@@ -205,33 +224,53 @@ function flushText() {
   if (dirtyTurns.size) requestFrame();
 }
 
-// A whole-answer snapshot: it replaces whatever the turn shows.
-export function replaceText(turn, text, seq) {
+// A whole-answer snapshot (its text and reasoning): it replaces whatever the turn shows.
+export function replaceText(turn, text, seq, reasoning = '') {
   if (seq < turn.lastSeq) {
     // An older checkpoint (e.g. of an interrupted run) than what already arrived here:
     // keep the longer text the user has seen, unless the two disagree.
     takePending(turn);
-    if (turn.text.startsWith(text)) return;
+    if (turn.text.startsWith(text) && turn.reasoning.startsWith(reasoning)) return;
   }
   pendingText.delete(turn);
+  pendingReasoning.delete(turn);
   turn.text = text;
   turn.lastSeq = seq;
+  setReasoning(turn, reasoning);
+  syncPhase(turn);
   if (isFinished(turn)) renderFinal(turn);
   else restartStream(turn);
 }
 
-export function applyDelta(turn, seq, text) {
+function queueText(pending, turn, text) {
+  if (!text) return;
+  pending.set(turn, (pending.get(turn) ?? '') + text);
+  requestFrame();
+}
+
+// One delta: answer text (no `part`) or reasoning (`part: "reasoning"`); both count in the one `seq`. A part this
+// page does not know is skipped, its `seq` counted.
+export function applyDelta(turn, seq, text, part) {
   if (Number.isFinite(seq)) {
     if (seq <= turn.lastSeq) return; // already applied (duplicate delivery, or inside a snapshot)
     turn.lastSeq = seq;
   }
-  pendingText.set(turn, (pendingText.get(turn) ?? '') + text);
-  requestFrame();
+  if (part == null) queueText(pendingText, turn, text);
+  else if (part === 'reasoning') queueText(pendingReasoning, turn, text);
+}
+
+// A snapshot slice (`after` > 0): what the deltas after the turn's last `seq` carried, of each part.
+export function applySlice(turn, seq, text, reasoning) {
+  if (!Number.isFinite(seq) || seq <= turn.lastSeq) return;
+  turn.lastSeq = seq;
+  queueText(pendingReasoning, turn, reasoning);
+  queueText(pendingText, turn, text);
 }
 
 // The open conversation is left: nothing of its turns is rendered any more.
 export function dropRendering() {
   pendingText.clear();
+  pendingReasoning.clear();
   dirtyTurns.clear();
   renderQueue.length = 0;
 }

@@ -1,12 +1,15 @@
 // One turn on the page: the prompt, the answer, and its status line (live indicator while it runs,
 // badge, figures and Copy / Regenerate once it ends). The registry of turns is turns.js.
 
+import { showCitations } from './citations.js';
 import { button, h } from './dom.js';
+import { formatMs } from './format.js';
 import { markdown } from './markdown.js';
 import { manyModels, modelLabel } from './models.js';
+import { describeOutcome, figures, routedTo, whyBlock } from './outcome.js';
+import { settleThinking } from './thinking.js';
 
-const FINISHED = new Set(['complete', 'stopped', 'error', 'interrupted']);
-const BADGE_TEXT = { complete: 'Done', stopped: 'Stopped', error: 'Error', interrupted: 'Interrupted' };
+const FINISHED = new Set(['complete', 'stopped', 'error', 'interrupted', 'blocked']);
 const INTERRUPTED_NOTE = 'The server stopped before the answer finished; the text so far is kept.';
 const STOPPED_NOTE = 'Stopped before the end; the text so far is kept.';
 
@@ -27,6 +30,10 @@ export function createTurn(promptText, clientId) {
     answer,
     status,
     text: '',                // the raw markdown so far (what Copy copies)
+    reasoning: '',           // the model's reasoning so far (thinking.js shows it)
+    thinking: null,          // the Thinking section's nodes, once there is reasoning (thinking.js)
+    thinkingTouched: false,  // the reader opened or closed the Thinking section: leave it as they left it
+    phase: null,             // 'thinking' while only reasoning has arrived, then 'answering'
     stream: null,            // block-splitting state while streaming (render.js)
     renderJob: null,         // a finished answer being rendered a few blocks at a time (render.js)
     liveMetrics: h('span', 'turn-live-metrics'),
@@ -44,7 +51,9 @@ export function createTurn(promptText, clientId) {
     queued: false,           // waiting in the model's line (`queued`)
     lastFrameAt: null,       // performance.now() of the last frame about it
     sentAt: null,            // performance.now() when the prompt went out (client-side time to first token)
-    firstDeltaAt: null,
+    firstDeltaAt: null,      // the first delta of any part (time to first token counts reasoning too)
+    reasoningAt: null,       // the first reasoning delta
+    answerAt: null,          // the first answer delta
     deltas: 0,
     metricsAt: 0,
   };
@@ -57,7 +66,7 @@ export function createTurn(promptText, clientId) {
 export const isFinished = (turn) => FINISHED.has(turn.el.dataset.status);
 
 // The kind of badge a saved or `done` status gets; anything unknown is an error.
-export const outcomeKind = (status) => (Object.hasOwn(BADGE_TEXT, status) ? status : 'error');
+export const outcomeKind = (status) => (FINISHED.has(status) ? status : 'error');
 
 // What showOutcome needs, from a `done` frame or a saved message (the two carry the same fields).
 export function outcomeInfo(record) {
@@ -67,6 +76,10 @@ export function outcomeInfo(record) {
     stopReason: record.stop_reason,
     detail: record.error?.detail || (record.status === 'interrupted' ? INTERRUPTED_NOTE : undefined),
     code: record.error?.code,
+    guardrail: record.guardrail,
+    cost: record.cost,
+    citations: record.citations,
+    invokedModel: record.invoked_model,
   };
 }
 
@@ -105,10 +118,6 @@ export function setReconnecting(turn, on) {
   }
 }
 
-function formatMs(ms) {
-  return Math.round(ms) < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
-}
-
 // Client-side: from sending to the first delta, then deltas per second (about tokens per second).
 export function updateLiveMetrics(turn, now, force = false) {
   if (turn.firstDeltaAt == null || isFinished(turn)) return;
@@ -117,7 +126,9 @@ export function updateLiveMetrics(turn, now, force = false) {
   const parts = [];
   if (turn.sentAt != null) parts.push(`first token ${formatMs(turn.firstDeltaAt - turn.sentAt)}`);
   const seconds = (now - turn.firstDeltaAt) / 1000;
-  if (turn.deltas > 1 && seconds >= 0.2) {
+  if (turn.phase === 'thinking') {
+    parts.push('thinking…');
+  } else if (turn.deltas > 1 && seconds >= 0.2) {
     const rate = (turn.deltas - 1) / seconds;
     parts.push(`~${rate < 10 ? rate.toFixed(1) : Math.round(rate)} tok/s`);
   }
@@ -125,35 +136,55 @@ export function updateLiveMetrics(turn, now, force = false) {
   if (turn.liveMetrics.textContent !== text) turn.liveMetrics.textContent = text;
 }
 
-function summarize({ usage, metrics, stopReason }) {
-  const parts = [];
-  if (Number.isFinite(usage?.input_tokens) && Number.isFinite(usage?.output_tokens)) {
-    parts.push(`${usage.input_tokens} in / ${usage.output_tokens} out tokens`);
-  }
-  if (Number.isFinite(metrics?.ttft_ms)) parts.push(`first token ${formatMs(metrics.ttft_ms)}`);
-  if (Number.isFinite(metrics?.duration_ms)) parts.push(formatMs(metrics.duration_ms));
-  if (stopReason === 'max_tokens') parts.push('length limit reached');
-  return parts;
+// Whether the model still only thinks, from what the turn holds (a snapshot, a saved message).
+export function syncPhase(turn) {
+  turn.phase = turn.text ? 'answering' : (turn.reasoning ? 'thinking' : null);
 }
 
-// The finished look of a turn: badge, numbers, the sentence for a person, Copy and Regenerate.
+// A delta arrived (before it is put on the page): the live figures' moments, and whether the model still only thinks.
+export function noteDelta(turn, part, now) {
+  const first = turn.firstDeltaAt == null;
+  if (first) turn.firstDeltaAt = now;
+  turn.deltas += 1;
+  turn.lastFrameAt = now;
+  if (part === 'reasoning') {
+    turn.reasoningAt ??= now;
+    turn.phase ??= 'thinking';
+  } else if (turn.answerAt == null) {
+    turn.answerAt = now;
+    const wasThinking = turn.phase === 'thinking';
+    turn.phase = 'answering';
+    if (wasThinking) updateLiveMetrics(turn, now, true);
+  }
+  if (first) updateLiveMetrics(turn, now, true);
+}
+
+// The finished look of a turn: badge, numbers, the sentence for a person, sources, Copy and Regenerate.
 export function showOutcome(turn, kind, info) {
   turn.el.dataset.status = kind;
-  const badge = h('span', `badge badge-${kind}`, BADGE_TEXT[kind]);
+  turn.el.dataset.stopReason = info.stopReason || '';
+  const outcome = describeOutcome(kind, info);
+  const badge = h('span', `badge badge-${outcome.tone}`, outcome.text);
   if (info.code) badge.title = info.code;
-  const parts = summarize(info);
+  const parts = figures(info);
   turn.status.replaceChildren(badge);
   if (parts.length) turn.status.append(h('span', 'turn-metrics', ` · ${parts.join(' · ')}`));
   const model = turn.model || turn.origin?.model;
   if (model && manyModels()) turn.status.append(h('span', 'turn-model', ` · ${modelLabel(model)}`));
+  const routed = routedTo(info.invokedModel);
+  if (routed) turn.status.append(routed);
 
-  turn.el.querySelector('.turn-error, .turn-note')?.remove();
+  for (const old of turn.el.querySelectorAll('.turn-error, .turn-note, .turn-why')) old.remove();
   if (kind === 'error' || info.detail) {
     const detail = info.detail || 'The answer could not be completed.';
     turn.status.after(h('p', 'turn-error', detail));
   } else if (kind === 'stopped') {
     turn.status.after(h('p', 'turn-note', STOPPED_NOTE));
+  } else if (outcome.why) {
+    turn.status.after(whyBlock(outcome.tone === 'blocked' ? 'blocked' : 'notice', outcome.why, info.guardrail));
   }
+  showCitations(turn, info.citations);
+  settleThinking(turn, info.metrics);
 
   if (!turn.el.querySelector('.turn-actions')) {
     const actions = h('div', 'turn-actions');
