@@ -87,11 +87,17 @@ async def socket_for():
         return communicator
 
     yield connect
-    for communicator in opened:
-        await communicator.disconnect()
-    await wait_for_runs()
-    await stop_background_tasks()
-    await fresh_channel_layers()
+    try:
+        for communicator in opened:
+            # A receive that timed out has already cancelled its application (asgiref does): disconnecting
+            # it would re-raise that and skip the clean-up below, and every later test would inherit this
+            # one's runs and rows.
+            if not communicator.future.done():
+                await communicator.disconnect()
+    finally:
+        await wait_for_runs()
+        await stop_background_tasks()
+        await fresh_channel_layers()
 
 
 async def fresh_channel_layers():
