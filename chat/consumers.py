@@ -14,8 +14,8 @@ from chat.frames import FrameError, decode, parse_after, parse_message_id, parse
 from chat.models import Message
 from chat.providers import ERROR_MESSAGES
 from chat.socket_limits import (
-    POLICY_VIOLATION, SEND_BUFFER_FULL_CLOSE, SESSION_ENDED, TOO_MANY_FRAMES, TOO_MANY_FRAMES_CLOSE, FrameRate,
-    SendBuffer,
+    POLICY_VIOLATION, SEND_BUFFER_FULL_CLOSE, SESSION_ENDED, SESSION_ENDED_CLOSE, TOO_MANY_FRAMES, TOO_MANY_FRAMES_CLOSE,
+    FrameRate, SendBuffer,
 )
 from chat.watching import Watcher
 
@@ -26,6 +26,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     # A run's frames reach this socket by a plain call from chat.relay to its Watcher, so the socket needs
     # no channel on a channel layer (with Redis that would be one subscription per socket).
     channel_layer_alias = None
+    ended = False  # set when the server closes the socket: nothing more is sent or processed
 
     async def dispatch(self, message):
         """Channels' dispatch first hops to the database thread to close stale connections, before every
@@ -35,8 +36,6 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
-
-    ended = False  # set when the server closes the socket: nothing more is sent or processed
 
     async def connect(self):
         self.user = self.scope["user"]
@@ -104,7 +103,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def end_session(self):
         """The socket's session has ended (logout, a deactivated user, a deleted session): say so, close."""
         await self.send_frame(FrameError("unauthenticated", sessions.SESSION_ENDED_DETAIL).as_frame())
-        await self.end(SESSION_ENDED, "Session ended.")
+        await self.end(SESSION_ENDED, SESSION_ENDED_CLOSE)
 
     async def end(self, code: int, reason: str):
         """Close the socket from the server's side; its runs go on for their other watchers."""

@@ -26,6 +26,7 @@ SESSION_ENDED = 4401
 TOO_MANY_FRAMES = "Too many frames: slow down; this one was not processed."
 TOO_MANY_FRAMES_CLOSE = "Too many frames: the socket kept sending after rate_limited errors."
 SEND_BUFFER_FULL_CLOSE = "Send buffer full: the client is not reading what it is sent."
+SESSION_ENDED_CLOSE = "Session ended."
 
 
 class FrameRate:
