@@ -79,7 +79,8 @@ def test_a_socket_over_its_send_buffer_is_closed_and_alice_does_not_notice(start
 def test_a_run_goes_on_for_its_other_watchers_when_its_socket_is_closed_for_its_buffer(start_app, bedrock_server):
     app = start_app(SOCKET_SEND_BUFFER_BYTES="65536")
     chunk = "lorem ipsum dolor sit amet " * 300  # 8 KB a delta; 5 MB in all, more than the kernels take
-    bedrock_server.queue(Stream(deltas=[chunk] * 600, delay=0.002))
+    # 0.8 MB/s: a reading tab keeps up even on a loaded machine, while the stalled one fills its 64 KiB.
+    bedrock_server.queue(Stream(deltas=[chunk] * 600, delay=0.01))
 
     stalled = StalledSocket(app.daphne, app.bob)
     stalled.send([{"type": "prompt", "id": "long", "text": "Go on and on", "conversation": None, "model": None}])
