@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.utils.html import format_html, format_html_join
 
+from chat.admin.history import printable
 from chat.models import Message
 
 # The stop reasons a reviewer should notice, in the page's own words (docs/protocol.md).
@@ -62,7 +63,7 @@ def text_of(item: dict, key: str) -> str:
     """A value of a JSON column as text. JSON can hold a lone surrogate (SQLite keeps a "\\ud800" escape as it
     is): it is shown as that escape, so the page can still be encoded."""
     value = item.get(key)
-    return "" if value is None else str(value).encode("utf-8", "backslashreplace").decode("utf-8")
+    return "" if value is None else printable(str(value))
 
 
 def citation_cells(item: dict) -> tuple:
