@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from chat import catalog
+from chat import budget_status, catalog
 from chat.models import Conversation, Message
 
 MAX_TITLE_CHARS = 200
@@ -104,3 +104,10 @@ def rename(request, found: Conversation):
     found.title = " ".join(title.split())
     found.save(update_fields=["title"])
     return JsonResponse(conversation_json(found))
+
+
+@api_login_required
+@require_http_methods(["GET"])
+def budget(request):
+    """Where the user's budgets stand (the page's indicator): each budget, and the tightest one."""
+    return JsonResponse(budget_status.for_user(request.user))

@@ -21,14 +21,15 @@ NOT_UNICODE = "The frame contains text that is not valid Unicode (a lone UTF-16 
 class FrameError(ValueError):
     """A frame that starts nothing: answered with an `error` frame; the socket stays open."""
 
-    def __init__(self, code: str, detail: str, request_id: str | None = None):
+    def __init__(self, code: str, detail: str, request_id: str | None = None, extra: dict | None = None):
         self.code = code
         self.detail = detail
         self.request_id = request_id
+        self.extra = extra or {}  # machine-readable fields some codes add (budget_exceeded: "budget")
         super().__init__(detail)
 
     def as_frame(self) -> dict:
-        return {"type": "error", "id": self.request_id, "code": self.code, "detail": self.detail}
+        return {"type": "error", "id": self.request_id, "code": self.code, "detail": self.detail} | self.extra
 
 
 @dataclass(frozen=True)

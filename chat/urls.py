@@ -6,6 +6,7 @@ app_name = "chat"
 urlpatterns = [
     path("", views.index, name="index"),
     path("api/models/", api.models, name="models"),
+    path("api/budget/", api.budget, name="budget"),
     path("api/conversations/", api.conversations, name="conversations"),
     path("api/conversations/<int:conversation_id>/", api.conversation, name="conversation"),
 ]

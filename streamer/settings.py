@@ -259,3 +259,23 @@ LOGGING = {
         "django.request": {"filters": ["permission_denied_one_line"]},
     },
 }
+
+# Budgets (chat.budgets): the default monthly budget of every user without a budget of their own, in
+# PRICE_CURRENCY (the name says USD, as most price lists do) and/or in tokens; unset: no default budget.
+def _optional_amount(name: str):
+    from decimal import Decimal  # here: this block stays one piece at the end of the file
+
+    text = env_str(name, "").strip()
+    if not text:
+        return None
+    try:
+        amount = Decimal(text)
+    except ArithmeticError:
+        raise ImproperlyConfigured(f"{name}={text!r} is not an amount such as 25 or 7.50") from None
+    if not amount.is_finite() or amount < 0:
+        raise ImproperlyConfigured(f"{name}={text!r} must be an amount of 0 or more")
+    return amount
+
+
+DEFAULT_USER_BUDGET_USD_MONTHLY = _optional_amount("DEFAULT_USER_BUDGET_USD_MONTHLY")
+DEFAULT_USER_BUDGET_TOKENS_MONTHLY = env_int("DEFAULT_USER_BUDGET_TOKENS_MONTHLY", 0) or None

@@ -1,7 +1,7 @@
 """Messages: one turn each, the prompt and the model's answer."""
 
 from django.conf import settings
-from django.db import connection, models
+from django.db import connection, models, transaction
 from django.db.models import Case, F, FloatField, When
 from django.db.models.functions import Cast
 from django.utils import timezone
@@ -53,8 +53,18 @@ class MessageQuerySet(TurnQuerySetMixin, models.QuerySet):
         return self.streaming().filter(models.Q(heartbeat_at__lt=stale_before) | models.Q(heartbeat_at__isnull=True))
 
     def mark_interrupted(self) -> int:
-        """Close these messages as `interrupted`, keeping the text of their last checkpoint."""
-        return self.filter(status=Message.Status.STREAMING).update(status=Message.Status.INTERRUPTED, finished=timezone.now())
+        """Close these messages as `interrupted`, keeping the text of their last checkpoint, and settle
+        their budget reservations."""
+        from chat import budgets
+
+        with transaction.atomic():
+            ids = list(self.filter(status=Message.Status.STREAMING).values_list("pk", flat=True))
+            if not ids:
+                return 0
+            count = self.filter(pk__in=ids, status=Message.Status.STREAMING).update(
+                status=Message.Status.INTERRUPTED, finished=timezone.now())
+            budgets.settle(ids)
+        return count
 
 
 class Message(models.Model):
@@ -156,6 +166,8 @@ class Message(models.Model):
 
     def finish(self, *, status, response, upstream_request_id="", **outcome):
         """Record the outcome of the run in one write: the OUTCOME_FIELDS given, the others reset."""
+        from chat import budgets
+
         if unknown := outcome.keys() - set(OUTCOME_FIELDS):
             raise TypeError(f"Not outcome fields: {sorted(unknown)}")
         self.status = status
@@ -164,7 +176,9 @@ class Message(models.Model):
             setattr(self, name, outcome[name] if name in outcome else self._meta.get_field(name).get_default())
         self.upstream_request_id = upstream_request_id or self.upstream_request_id
         self.finished = timezone.now()
-        self.save()
+        with transaction.atomic():
+            self.save()
+            budgets.settle([self.pk])  # the answer's reservations, to what it cost
         Conversation.objects.filter(pk=self.conversation_id).update(updated=self.finished)
 
     def snapshot_frame(self) -> dict:

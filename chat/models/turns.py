@@ -75,7 +75,7 @@ class TurnQuerySetMixin:
         """Everything a prompt needs from the database, in one trip to the database thread: save the prompt
         row before any model is called and return it with the request to send, or for a resent request id
         (the client lost its socket before `started`) the message saved the first time and None."""
-        from chat import catalog  # not at the top: chat.catalog reads CatalogEntry from this module
+        from chat import budgets, catalog  # not at the top: both read models from this package
 
         existing = self.for_user(user).filter(client_request_id=prompt.request_id).select_related("conversation").first()
         if existing is not None:
@@ -112,9 +112,11 @@ class TurnQuerySetMixin:
                     client_ip=client_ip,
                     user_agent=user_agent[:500],
                 )
+                request = generation_request(message, model, params)
+                budgets.reserve(message, request, params)  # refused: nothing above is saved
         except IntegrityError:  # the same request id raced in from another socket
             return self.get(user=user, client_request_id=prompt.request_id), None
-        return message, generation_request(message, model, params)
+        return message, request
 
     def check_limits(self, user, request_id: str) -> None:
         """Per-user limits, counted in the database so they hold across processes."""

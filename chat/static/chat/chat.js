@@ -4,6 +4,7 @@
 //   conversation.js + nav.js (open, leave, reload), sidebar.js (the list), composer.js, params.js, models.js.
 // Protocol: docs/protocol.md. Prompts are plain text; answers are sanitised markdown.
 
+import { initBudget } from './budget.js';
 import { initComposer } from './composer.js';
 import { closeConversation, newConversation, onPopState, openConversation, reopenFromUrl } from './conversation.js';
 import { checkSilentTurns, handleFrame, onSocketClosed, resume } from './frames.js';
@@ -30,6 +31,7 @@ updateControls();
 connect({ onOpen: resume, onFrame: handleFrame, onClose: onSocketClosed, onChange: updateControls });
 setInterval(checkSilentTurns, 5000);
 refreshConversations();
+initBudget();
 loadModels().then((loaded) => {
   if (!loaded) return;
   fillParams();

@@ -10,6 +10,7 @@ export const config = Object.freeze({
   loginUrl: data.loginUrl,
   urls: {
     models: data.modelsUrl,
+    budget: data.budgetUrl,
     conversations: data.conversationsUrl,
     conversation: (id) => conversationUrl.replace(/\/0\/$/, `/${encodeURIComponent(id)}/`),
   },

@@ -197,6 +197,10 @@ export function handleFrame(raw) {
     return;
   }
   if (frame && Object.hasOwn(HANDLERS, frame.type)) HANDLERS[frame.type](frame);
+  // An answer settled, or a prompt was refused for its budget: the budget indicator (budget.js) reads again.
+  if (frame?.type === 'done' || frame?.code === 'budget_exceeded') {
+    document.dispatchEvent(new CustomEvent('streamer:budget-changed'));
+  }
 }
 
 // On every (re)connect: pick up each unfinished turn where it was left.
