@@ -57,10 +57,10 @@ class MessageQuerySet(TurnQuerySetMixin, models.QuerySet):
         their budget reservations."""
         from chat import budgets
 
+        ids = list(self.filter(status=Message.Status.STREAMING).values_list("pk", flat=True))
+        if not ids:  # the heartbeat check's usual case: no write transaction (on SQLite, no write lock)
+            return 0
         with transaction.atomic():
-            ids = list(self.filter(status=Message.Status.STREAMING).values_list("pk", flat=True))
-            if not ids:
-                return 0
             count = self.filter(pk__in=ids, status=Message.Status.STREAMING).update(
                 status=Message.Status.INTERRUPTED, finished=timezone.now())
             budgets.settle(ids)
