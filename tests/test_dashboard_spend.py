@@ -82,9 +82,8 @@ def test_spend_export_per_month_adds_the_days_up(client, staff, teams, alice):
     client.force_login(staff)
     rows = read_csv(client.get(SPEND_URL, {"start": "2025-03-01", "end": "2025-03-31", "period": "month"}))
     alices = [r for r in rows if r["user"] == "alice"]
-    # One row per currency of the stored costs ("" for answers saved without a cost).
-    assert [(r["period_start"], r["requests"], r["input_tokens"], r["cost"], r["currency"], r["unpriced_requests"])
-            for r in alices] == [("2025-03-01", "1", "100", "", "", "1"), ("2025-03-01", "2", "15", "0.75", "USD", "0")]
+    assert [(r["period_start"], r["requests"], r["input_tokens"], r["cost"], r["currency"], r["unpriced_requests"],
+             r["estimated_cost"]) for r in alices] == [("2025-03-01", "3", "115", "0.75", "USD", "1", "3.3")]
 
 
 @pytest.mark.parametrize("query", [{}, {"start": "2025-03-01", "end": "2025-03-31", "period": "year"},

@@ -78,7 +78,7 @@ def spend_rows(start: date, end: date, period: str):
                 "model": row["model_key"],
                 **{name: row[name] for name in COLUMNS[6:13]},
                 "cost": amount_text(Decimal(row["cost_units"]) / COST_UNITS) if row["priced_requests"] else "",
-                "currency": row["currency"], "unpriced_requests": row["unpriced_requests"],
+                "currency": row["currency"] if row["priced_requests"] else "", "unpriced_requests": row["unpriced_requests"],
                 "estimated_cost": amount_text(estimate) if estimate is not None else "",
             }
 

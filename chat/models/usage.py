@@ -50,6 +50,7 @@ class UsageDay(models.Model):
                               help_text="Empty: the user's own total. Else a group the user was in when it settled.")
     model_key = models.CharField(max_length=200)
     error_code = models.CharField(max_length=64, blank=True, help_text="The code of the errors counted here.")
+    # Answers without a cost join the rows of PRICE_CURRENCY: one row, not two, for a model half priced.
     currency = models.CharField(max_length=3, blank=True, help_text="Of the stored costs counted here.")
     requests = models.BigIntegerField(default=0)
     errors = models.BigIntegerField(default=0)
@@ -103,7 +104,7 @@ def contribution(message) -> dict:
         "user_id": message.user_id,
         "model_key": message.model_key,
         "error_code": message.error_code if status == "error" else "",
-        "currency": "" if unpriced else message.currency,
+        "currency": settings.PRICE_CURRENCY if unpriced else message.currency,
         "counters": [1, int(status == "error"), int(status == "blocked"), *tokens,
                      0 if unpriced else round(Decimal(cost) * COST_UNITS), int(not unpriced), int(unpriced),
                      *(tokens if unpriced else [0, 0, 0, 0]), int(message.ttft_ms is not None), int(measured_speed)],

@@ -8,6 +8,7 @@ Group rows follow today's memberships: history does not say which groups a user 
 
 import datetime as dt
 
+from django.conf import settings
 from django.db import connections, router, transaction
 from django.db.models import BigIntegerField, Case, IntegerField, Count, DateField, F, Func, Q, Sum, Value, When
 from django.db.models.functions import Cast, Coalesce, Round, TruncDate
@@ -64,7 +65,7 @@ def recount_query(messages, *, per_group: bool):
         "r_group_id": F("user__groups") if per_group else Cast(Value(None), IntegerField()),
         "r_model_key": F("model_key"),
         "r_error_code": Case(When(status="error", then=F("error_code")), default=Value("")),
-        "r_currency": Case(When(cost__isnull=False, then=F("currency")), default=Value("")),
+        "r_currency": Case(When(cost__isnull=False, then=F("currency")), default=Value(settings.PRICE_CURRENCY)),
     }
     return settled.values(**keys).annotate(**counter_aggregates()).order_by()
 
