@@ -99,3 +99,24 @@ def test_spend_export_is_for_staff_only(client, alice):
     client.force_login(alice)
     response = client.get(SPEND_URL, {"start": "2025-03-01", "end": "2025-03-31", "period": "day"})
     assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+def test_percentiles_over_a_large_range_come_from_a_sample_on_postgresql(client, staff, teams, monkeypatch):
+    """Over SAMPLE_ABOVE answers PostgreSQL samples the table's blocks; a 100 % sample gives the exact figures."""
+    from django.db import connection
+
+    from chat.dashboard import aggregates
+
+    if connection.vendor != "postgresql":
+        pytest.skip("TABLESAMPLE is PostgreSQL's")
+    for n in range(4):
+        make(staff, "claude", at("2025-03-02"), ttft_ms=100 * (n + 1), output_tokens=10, duration_ms=2000)
+    client.force_login(staff)
+    _, exact = dashboard(client, **RANGE)
+    monkeypatch.setattr(aggregates, "SAMPLE_ABOVE", 2)
+    monkeypatch.setattr(aggregates, "SAMPLED_ROWS", 10**9)  # over 100 %: every block
+    import chat.dashboard.queries as queries
+    monkeypatch.setattr(queries, "SAMPLE_ABOVE", 2)
+    html, sampled = dashboard(client, **RANGE)
+    assert 'id="sampled-percentiles"' in html
+    assert sampled["models-table"] == exact["models-table"]

@@ -20,7 +20,7 @@ from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
 from chat.dashboard import rollup
-from chat.dashboard.aggregates import local_date, percentiles_by_model
+from chat.dashboard.aggregates import SAMPLE_ABOVE, local_date, percentiles_by_model
 from chat.models import CatalogEntry, Message, tokens_per_second
 
 TOP_USERS = 10
@@ -115,6 +115,7 @@ class Usage:
     currencies: list[str]  # of the stored costs counted; more than one means the cost figures mix them
     model_keys: list[str]  # every model used in the range (by the chosen user), whatever model is chosen
     from_rollup: bool = False  # read from the per-day rollup (UTC days), not the messages
+    sampled_percentiles: bool = False  # estimated from a sample of the answers (aggregates.SAMPLE_ABOVE)
 
 
 def prices() -> dict[str, tuple[Decimal | None, ...]]:
@@ -193,7 +194,9 @@ def usage(scope: Scope) -> Usage:
             currencies.add(row["currency"] or "(no currency)")
 
     # The rollup may count answers whose messages are gone (purge_history): the percentiles count their own rows.
-    measured = percentiles_by_model(messages, MEASURES, counts=None if from_rollup else measure_counts)
+    rows_in_range = sum(t.requests for t in by_model.values()) if from_rollup else 0
+    measured = percentiles_by_model(messages, MEASURES, counts=None if from_rollup else measure_counts,
+                                    rows_in_range=rows_in_range)
     ttft, speed = measured["ttft"], measured["tps"]
     labels = dict(CatalogEntry.objects.filter(key__in=list(by_model)).values_list("key", "label"))
     models = [
@@ -231,6 +234,7 @@ def usage(scope: Scope) -> Usage:
         currencies=sorted(currencies),
         model_keys=sorted(model_keys),
         from_rollup=from_rollup,
+        sampled_percentiles=connections[messages.db].vendor == "postgresql" and rows_in_range > SAMPLE_ABOVE,
     )
 
 
