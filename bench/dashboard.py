@@ -7,7 +7,7 @@ and statuses, and times the dashboard view through Django's test Client as a sta
     .venv/bin/python bench/dashboard.py [--messages 100000] [--runs 5] [--keep]
 
 With --postgres URL (a database the bench may empty and fill: it drops and recreates every table) the
-messages are generated inside PostgreSQL (INSERT … SELECT generate_series, a million in about a minute)
+messages are generated inside PostgreSQL (INSERT … SELECT generate_series: a million took 10 minutes on a loaded 2-core machine)
 and the usage rollup is built with `manage.py rebuild_usage`; each dashboard range is then timed twice,
 from the rollup and by scanning the messages (the dashboard before the rollup; still the path when
 TIME_ZONE is not UTC), in the same run:

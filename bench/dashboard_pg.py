@@ -1,4 +1,4 @@
-"""bench/dashboard.py's PostgreSQL fill: a million messages generated inside the database in about a minute."""
+"""bench/dashboard.py's PostgreSQL fill: messages generated inside the database (INSERT … SELECT generate_series)."""
 
 import json
 import os
