@@ -1,4 +1,4 @@
-"""Time the staff usage dashboard (and the history list and export) over 100,000 messages.
+"""Time the staff usage dashboard (and the history list and export) over 100,000 or 1,000,000 messages.
 
 Builds a throwaway SQLite database in a new folder under /tmp (DATABASE_URL and DATA_DIR are set
 here, so the real database is never touched), bulk-inserts messages spread over users, models, days
@@ -6,7 +6,15 @@ and statuses, and times the dashboard view through Django's test Client as a sta
 
     .venv/bin/python bench/dashboard.py [--messages 100000] [--runs 5] [--keep]
 
-The target: the dashboard renders in under 1 s with 100,000 messages.
+With --postgres URL (a database the bench may empty and fill: it drops and recreates every table) the
+messages are generated inside PostgreSQL (INSERT … SELECT generate_series: a million took 10 minutes on a loaded 2-core machine)
+and the usage rollup is built with `manage.py rebuild_usage`; each dashboard range is then timed twice,
+from the rollup and by scanning the messages (the dashboard before the rollup; still the path when
+TIME_ZONE is not UTC), in the same run:
+
+    .venv/bin/python bench/dashboard.py --postgres postgres://root@127.0.0.1:5432/bench --messages 1000000 --days 365 --no-export
+
+The target: any dashboard range under 300 ms with 1,000,000 messages on PostgreSQL.
 """
 
 import argparse
@@ -34,11 +42,12 @@ STATUSES = [("complete", 0.85), ("stopped", 0.05), ("interrupted", 0.02), ("erro
 ERROR_CODES = ["throttled", "model_error", "timeout", "access_denied", "validation"]
 DAYS = 30
 USERS = 60
+GROUPS = 6  # every user is in one or two of them
 
 
-def configure(folder: Path) -> None:
+def configure(folder: Path, database_url: str | None = None) -> None:
     os.environ["DATA_DIR"] = str(folder)
-    os.environ["DATABASE_URL"] = f"sqlite:///{folder / 'bench.sqlite3'}"  # sqlite:////tmp/...: an absolute path
+    os.environ["DATABASE_URL"] = database_url or f"sqlite:///{folder / 'bench.sqlite3'}"  # sqlite:////tmp/...: an absolute path
     os.environ["DJANGO_SETTINGS_MODULE"] = "streamer.settings"
     os.environ.pop("REDIS_URL", None)
     sys.path.insert(0, str(ROOT))
@@ -144,22 +153,34 @@ def export_memory(client, url: str) -> tuple[int, int, float]:
 
 
 def main() -> None:
+    global DAYS
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--no-export", action="store_true", help="Skip timing the two full exports.")
     parser.add_argument("--keep", action="store_true", help="Keep the database folder (printed) afterwards.")
     parser.add_argument("--reuse", type=Path, metavar="FOLDER", help="Time again on a folder kept by --keep (no filling).")
+    parser.add_argument("--postgres", metavar="URL", help="Fill and time this PostgreSQL database (emptied first!).")
+    parser.add_argument("--reuse-postgres", action="store_true", help="With --postgres: time what is there, no filling.")
+    parser.add_argument("--rollup-only", action="store_true", help="Time only the dashboard from the rollup (no scans, lists).")
+    parser.add_argument("--days", type=int, default=DAYS, help="The days the messages spread over (PostgreSQL fill).")
     args = parser.parse_args()
-
+    DAYS = args.days
     folder = args.reuse or Path(tempfile.mkdtemp(prefix="streamer-bench-", dir="/tmp"))
     if args.reuse and not (folder / "bench.sqlite3").exists():
         parser.error(f"{folder} holds no bench.sqlite3")
-    configure(folder)
+    configure(folder, args.postgres)
     try:
         started = time.perf_counter()
-        if not args.reuse:
+        if args.postgres and not args.reuse_postgres:
+            from bench.dashboard_pg import fill_postgres
+
+            fill_postgres(args.messages, DAYS, MODELS, STATUSES, ERROR_CODES, USERS, GROUPS)
+        elif not args.reuse and not args.postgres:
             fill(args.messages)
+            from django.core.management import call_command
+
+            call_command("rebuild_usage", stdout=open(os.devnull, "w"))
         from django.contrib.auth import get_user_model
         from django.db import connection
         from django.db.models import Count
@@ -170,31 +191,44 @@ def main() -> None:
         from chat.models import Message
 
         total = Message.objects.count()
-        print(f"Database: {folder / 'bench.sqlite3'}; {total:,} messages over {DAYS} days, {USERS} users, "
+        print(f"Database: {args.postgres or folder / 'bench.sqlite3'}; {total:,} messages over {DAYS} days, {USERS} users, "
               f"{len(MODELS)} models; filled in {time.perf_counter() - started:.1f} s")
 
         client = Client()
         client.force_login(get_user_model().objects.get(username="bench-staff"))
         heavy_user = Message.objects.values("user_id").annotate(n=Count("pk")).order_by("-n")[0]["user_id"]
         today = timezone.localdate()
-        start30 = (today - timedelta(days=DAYS)).isoformat()
-        cases = [
+        first = (today - timedelta(days=DAYS)).isoformat()
+        whole = f"/admin/chat/message/dashboard/?start={first}&end={today.isoformat()}"
+        dashboards = [
             ("dashboard, default (last 7 days)", "/admin/chat/message/dashboard/"),
-            (f"dashboard, {DAYS + 1} days (every message)", f"/admin/chat/message/dashboard/?start={start30}&end={today.isoformat()}"),
-            (f"dashboard, {DAYS + 1} days, one model", f"/admin/chat/message/dashboard/?start={start30}&end={today.isoformat()}&model=claude-sonnet"),
-            (f"dashboard, {DAYS + 1} days, heaviest user", f"/admin/chat/message/dashboard/?start={start30}&end={today.isoformat()}&user={heavy_user}"),
+            (f"dashboard, {DAYS + 1} days (every message)", whole),
+            (f"dashboard, {DAYS + 1} days, one model", whole + "&model=claude-sonnet"),
+            (f"dashboard, {DAYS + 1} days, heaviest user", whole + f"&user={heavy_user}"),
+            ("spend.csv per week, whole range", f"/admin/chat/message/dashboard/spend.csv?start={first}&end={today.isoformat()}&period=week"),
+        ]
+        lists = [
             ("history list, first page", "/admin/chat/message/"),
             ("history list, sorted by tokens/s", "/admin/chat/message/?o=-11"),
             ("history list, search 'Question 4242'", "/admin/chat/message/?q=Question+4242"),
         ]
-        print(f"\n{'page':<46} {'min':>8} {'median':>8} {'max':>8}   queries  ({args.runs} runs after a warm-up)")
+        from chat.dashboard import rollup
+
+        serves = rollup.serves
+        print(f"\n{'page':<52} {'min':>8} {'median':>8} {'max':>8}   queries  ({args.runs} runs after a warm-up)")
+        cases = [(f"{label} [rollup]", url) for label, url in dashboards]
+        if not args.rollup_only:
+            cases += [*[(f"{label} [message scan]", url) for label, url in dashboards[:4]], *lists]
         for label, url in cases:
+            # The message scan is the dashboard before the rollup (and with TIME_ZONE other than UTC).
+            rollup.serves = (lambda scope: False) if "[message scan]" in label else serves
             queries = []
             with connection.execute_wrapper(lambda execute, sql, *rest: queries.append(sql) or execute(sql, *rest)):
                 client.get(url)
             times = timed(client, url, args.runs)
-            print(f"{label:<46} {min(times) * 1000:>6.0f}ms {statistics.median(times) * 1000:>6.0f}ms "
-                  f"{max(times) * 1000:>6.0f}ms   {len(queries):>5}")
+            print(f"{label:<52} {min(times) * 1000:>6.0f}ms {statistics.median(times) * 1000:>6.0f}ms "
+                  f"{max(times) * 1000:>6.0f}ms   {len(queries):>5}", flush=True)
+        rollup.serves = serves
 
         for fmt in () if args.no_export else ("csv", "jsonl"):
             started = time.perf_counter()

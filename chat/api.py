@@ -64,8 +64,9 @@ def conversation_json(conversation: Conversation) -> dict:
 @api_login_required
 @require_http_methods(["GET"])
 def models(request):
-    """The catalog for the page's model picker; the default is the first model that is not retired."""
-    available = catalog.available_models()
+    """The catalog for the page's model picker (only the models the user may use); the default is the first
+    model that is not retired."""
+    available = catalog.models_for(request.user)
     default = catalog.default_model(available)
     today = timezone.localdate()
     return JsonResponse({"default": default.key if default else None, "models": [m.as_json(today) for m in available]})

@@ -38,6 +38,11 @@ class CatalogModel:
     prompt_caching: bool = False
     legacy_on: date | None = None
     end_of_life_on: date | None = None
+    groups: frozenset = frozenset()  # ids of the Django groups that may use it; empty: everyone
+
+    def allows(self, group_ids) -> bool:
+        """Whether a member of these groups may use the model."""
+        return not self.groups or not self.groups.isdisjoint(group_ids)
 
     def status(self, today: date | None = None) -> str:
         """"retired" from its end of life on; "legacy" once it is legacy or its end is announced; else "active"."""
@@ -149,7 +154,7 @@ def available_models() -> list[CatalogModel]:
     from chat.models import CatalogEntry
 
     models = {model.key: model for model in built_in_models()}
-    for entry in CatalogEntry.objects.all():
+    for entry in CatalogEntry.objects.prefetch_related("groups"):
         if not entry.enabled:
             models.pop(entry.key, None)
             continue
@@ -169,8 +174,19 @@ def available_models() -> list[CatalogModel]:
             accepts_top_k=entry.accepts_top_k or entry.provider != BEDROCK_CONVERSE,
             **options,
             **lifecycle(entry.model_id, entry.legacy_on, entry.end_of_life_on),
+            groups=frozenset(group.pk for group in entry.groups.all()),
         )
     return list(models.values())
+
+
+def user_group_ids(user) -> frozenset:
+    return frozenset(user.groups.values_list("pk", flat=True))
+
+
+def models_for(user) -> list[CatalogModel]:
+    """The models this user may use: those open to everyone and those limited to one of their groups."""
+    group_ids = user_group_ids(user)
+    return [model for model in available_models() if model.allows(group_ids)]
 
 
 def default_model(models: list[CatalogModel]) -> CatalogModel | None:
@@ -179,9 +195,12 @@ def default_model(models: list[CatalogModel]) -> CatalogModel | None:
     return next((model for model in models if model.status(today) != "retired"), models[0] if models else None)
 
 
-def find_model(key: str | None) -> CatalogModel | None:
-    """The model for a key; None (the client's "default") means the default model."""
+def find_model(key: str | None, user=None) -> CatalogModel | None:
+    """The model for a key; None (the client's "default") means the default model (of those `user` may use)."""
     models = available_models()
     if key is None:
+        if user is not None:
+            group_ids = user_group_ids(user)
+            models = [model for model in models if model.allows(group_ids)]
         return default_model(models)
     return next((model for model in models if model.key == key), None)

@@ -14,7 +14,7 @@ def websocket_path() -> str:
 
 @login_required
 def index(request):
-    models = catalog.available_models()
+    models = catalog.models_for(request.user)  # the picker offers only what the user may use
     default = catalog.default_model(models)
     return render(
         request,

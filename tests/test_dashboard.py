@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from chat.dashboard.aggregates import percentiles_by_model
-from chat.models import CatalogEntry, Conversation, Message, tokens_per_second
+from chat.models import CatalogEntry, Conversation, Message, tokens_per_second, usage
 
 pytestmark = pytest.mark.django_db
 
@@ -28,9 +28,12 @@ def at(day: str, clock: str = "12:00") -> datetime:
 def make(user, model_key, created, **fields):
     conversation = Conversation.objects.create(user=user, title="t")
     status = fields.pop("status", "complete")
-    return Message.objects.create(
+    message = Message.objects.create(
         conversation=conversation, user=user, prompt="p", model_key=model_key, model_id=model_key, provider="local",
         client_request_id=f"{Message.objects.count()}", status=status, created=created, **fields)
+    if status != "streaming":  # saved as settled: counted in the usage rollup, as Message.finish does
+        usage.record(message)
+    return message
 
 
 @pytest.fixture
@@ -122,9 +125,9 @@ def test_errors_by_code_and_top_users(client, staff, known, alice, bob):
     html, tables = dashboard(client, **RANGE)
     assert tables["errors-table"] == [["Error code", "Errors"], ["throttled", "2"], ["model_error", "1"]]
     assert tables["users-table"] == [
-        ["User", "Requests", "Blocked", "Input tokens", "Output tokens", "Total"],
-        ["alice", "3", "0", "160", "840", "1,000"],
-        ["bob", "4", "0", "300", "100", "400"],
+        ["User", "Requests", "Blocked", "Input tokens", "Output tokens", "Total", "Est. cost"],
+        ["alice", "3", "0", "160", "840", "1,000", "12.45"],  # claude: 3.30 + 9.15 (local has no price)
+        ["bob", "4", "0", "300", "100", "400", "2.40"],
     ]
     assert f"?user__id__exact={alice.pk}&amp;created_from=2025-03-01&amp;created_to=2025-03-03" in html
     assert "?error_code=throttled&amp;created_from=2025-03-01&amp;created_to=2025-03-03" in html

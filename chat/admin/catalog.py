@@ -22,11 +22,19 @@ class PrintableJSONEncoder(json.JSONEncoder):
 class CatalogEntryAdmin(admin.ModelAdmin):
     """Staff extend the model catalog here; the page offers a saved entry at once."""
 
-    list_display = ("key", "label", "provider", "model_id", "enabled", "position", "end_of_life_on")
+    list_display = ("key", "label", "provider", "model_id", "enabled", "position", "end_of_life_on", "allowed_groups")
     list_editable = ("enabled", "position")
-    list_filter = ("provider", "enabled")
+    list_filter = ("provider", "enabled", "groups")
+    filter_horizontal = ("groups",)
     search_fields = ("key", "label", "model_id")
     formfield_overrides = {models.JSONField: {"encoder": PrintableJSONEncoder}}
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("groups")
+
+    @admin.display(description="groups")
+    def allowed_groups(self, entry) -> str:
+        return ", ".join(sorted(group.name for group in entry.groups.all())) or "everyone"
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         field = super().formfield_for_dbfield(db_field, request, **kwargs)

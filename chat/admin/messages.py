@@ -6,7 +6,8 @@ from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
-from django.http import HttpResponseBadRequest
+from django.core.handlers.asgi import ASGIRequest
+from django.http import HttpResponseBadRequest, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -15,10 +16,11 @@ from django.utils.html import format_html
 from chat.admin.filters import CreatedRangeFilter, ErrorCodeFilter, ModelKeyFilter, StopReasonFilter
 from chat.admin.history import ReadOnlyHistoryAdmin, preview, printable, status_badge
 from chat.admin.stream_details import StreamDetailsAdmin
+from chat.dashboard import spend
 from chat.dashboard.charts import charts
 from chat.dashboard.forms import DashboardForm
 from chat.dashboard.queries import usage
-from chat.exports import FORMATS, export_messages
+from chat.exports import FORMATS, _async_chunks, export_messages
 from chat.models import Message
 
 
@@ -159,6 +161,7 @@ class MessageAdmin(StreamDetailsAdmin, ReadOnlyHistoryAdmin):
         wrap = self.admin_site.admin_view
         return [
             path("dashboard/", wrap(self.dashboard_view), name="chat_message_dashboard"),
+            path("dashboard/spend.csv", wrap(self.spend_csv_view), name="chat_message_spend_csv"),
             *[path(f"export.{fmt}", wrap(self.export_view), {"fmt": fmt}, name=f"chat_message_export_{fmt}") for fmt in FORMATS],
             *super().get_urls(),
         ]
@@ -201,6 +204,24 @@ class MessageAdmin(StreamDetailsAdmin, ReadOnlyHistoryAdmin):
             "report": report,
             "charts": charts(report),
             "history_url": reverse("admin:chat_message_changelist"),
+            "spend_csv_url": reverse("admin:chat_message_spend_csv"),
             "time_zone": timezone.get_current_timezone_name(),
         }
         return TemplateResponse(request, "admin/chat/dashboard.html", context)
+
+    def spend_csv_view(self, request):
+        """Spend per user, group and model per day, week or month (?start=&end=&period=), from the rollup."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        form = spend.SpendForm(request.GET)
+        if not form.is_valid():
+            errors = "; ".join(f"{name}: {' '.join(messages)}" for name, messages in form.errors.items())
+            return HttpResponseBadRequest(f"Give start and end (YYYY-MM-DD) and period (day, week or month). {errors}",
+                                          content_type="text/plain; charset=utf-8")
+        start, end, period = (form.cleaned_data[name] for name in ("start", "end", "period"))
+        chunks = (chunk.encode("utf-8") for chunk in spend.csv_chunks(spend.spend_rows(start, end, period)))
+        response = StreamingHttpResponse(_async_chunks(chunks) if isinstance(request, ASGIRequest) else chunks,
+                                         content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="spend-{period}-{start}-{end}.csv"'
+        response["Cache-Control"] = "no-store"
+        return response

@@ -28,10 +28,20 @@ class PercentileCont(Aggregate):
         super().__init__(expression, fraction=float(fraction), **extra)
 
 
-def percentiles_by_model(queryset, measures: dict, fractions=PERCENTILES, counts=None) -> dict[str, dict[str, dict]]:
+# PostgreSQL: over more answers than this, percentiles are estimated from a block sample of the table
+# (TABLESAMPLE SYSTEM, the same blocks each time) of about SAMPLED_ROWS answers in the range: sorting a
+# million values took 9 s on a loaded 2-core machine, the 5 % sample 0.8 s, p50/p95 within 2 %.
+SAMPLE_ABOVE = 500_000
+SAMPLED_ROWS = 50_000
+
+
+def percentiles_by_model(queryset, measures: dict, fractions=PERCENTILES, counts=None,
+                         rows_in_range: int = 0) -> dict[str, dict[str, dict]]:
     """{measure: {model_key: {"count": n, fraction: value, ...}}}, each over the rows where it is not NULL.
 
     `counts` ({measure: {model_key: rows where it is not NULL}}) saves a query when the caller has them.
+    `rows_in_range`: how many rows the queryset holds (all models), when known: above SAMPLE_ABOVE,
+    PostgreSQL estimates from a sample (the counts are then the sample's).
     """
     queryset = queryset.order_by()
     if connections[queryset.db].vendor == "postgresql":
@@ -39,7 +49,11 @@ def percentiles_by_model(queryset, measures: dict, fractions=PERCENTILES, counts
         for name, expression in measures.items():
             aggregates[f"{name}__count"] = Count(expression)
             aggregates |= {f"{name}__{i}": PercentileCont(expression, f) for i, f in enumerate(fractions)}
-        rows = list(queryset.values("model_key").annotate(**aggregates))
+        grouped = queryset.values("model_key").annotate(**aggregates)
+        if rows_in_range > SAMPLE_ABOVE:
+            rows = sampled(grouped, 100.0 * SAMPLED_ROWS / rows_in_range)
+        else:
+            rows = list(grouped)
         return {
             name: {
                 row["model_key"]: {"count": row[f"{name}__count"]} | {f: row[f"{name}__{i}"] for i, f in enumerate(fractions)}
@@ -86,6 +100,18 @@ def percentiles_by_model(queryset, measures: dict, fractions=PERCENTILES, counts
                 above = values[name][model_key].get(low + 2, below)
                 results[name][model_key][fraction] = below + (above - below) * (position - low)
     return results
+
+
+def sampled(grouped, percent: float) -> list[dict]:
+    """The grouped query's rows over a repeatable block sample of `percent` % of the message table."""
+    sql, params = grouped.query.sql_with_params()
+    percent = min(percent, 100.0)
+    table = connections[grouped.db].ops.quote_name(grouped.model._meta.db_table)
+    sql = sql.replace(f" FROM {table} ", f" FROM {table} TABLESAMPLE SYSTEM ({percent:.6f}) REPEATABLE (0) ", 1)
+    with connections[grouped.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        names = [column.name for column in cursor.description]
+        return [dict(zip(names, row)) for row in cursor.fetchall()]
 
 
 def _ranks(fraction: float, count: int) -> list[int]:

@@ -4,10 +4,11 @@ from datetime import date, timedelta
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.db.models import Q
 from django.utils import timezone
 
 from chat.dashboard.queries import Scope
-from chat.models import CatalogEntry, Message
+from chat.models import CatalogEntry, Message, UsageDay
 
 DEFAULT_DAYS = 7
 MAX_DAYS = 366
@@ -28,8 +29,10 @@ class DashboardForm(forms.Form):
 
     def __init__(self, data, *args, **kwargs):
         super().__init__(data, *args, **kwargs)
-        # Users who have sent a message: read from the index on message.user_id, not the table.
-        users = get_user_model().objects.filter(pk__in=Message.objects.values("user_id")).order_by("username")
+        # Users who have sent a message: those in the usage rollup (a few rows a day) and those streaming now.
+        users = get_user_model().objects.filter(
+            Q(pk__in=UsageDay.objects.users_own().values("user_id")) | Q(pk__in=Message.objects.streaming().values("user_id"))
+        ).order_by("username")
         self.fields["user"].choices = [("", "All users")] + [(user.pk, user.get_username()) for user in users]
         for name in ("start", "end"):  # the browser's date picker offers only these days
             self.fields[name].widget.attrs.update(min=EARLIEST.isoformat(), max=latest().isoformat())

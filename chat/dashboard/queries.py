@@ -1,7 +1,8 @@
 """The usage dashboard's figures, aggregated in the database.
 
 Every figure comes from a GROUP BY query; Python only adds up the few rows those return (one per day,
-model, error code and currency). Percentiles come from chat/dashboard/aggregates.py.
+model, error code and currency). The sums come from the per-day rollup (chat/dashboard/rollup.py) when
+the dashboard's days are UTC days, else from the messages. Percentiles come from chat/dashboard/aggregates.py.
 
 Cost: each answer's stored `Message.cost` (priced when it ended, cache reads and writes at their own
 prices), and for answers without one (older rows, or a model that had no prices then) an estimate from
@@ -18,7 +19,8 @@ from django.db import connections
 from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
-from chat.dashboard.aggregates import local_date, percentiles_by_model
+from chat.dashboard import rollup
+from chat.dashboard.aggregates import SAMPLE_ABOVE, local_date, percentiles_by_model
 from chat.models import CatalogEntry, Message, tokens_per_second
 
 TOP_USERS = 10
@@ -106,11 +108,14 @@ class Usage:
     errors: list[dict]
     top_users: list[dict]
     blocked_users: list[dict]
+    groups: list[dict]  # spend per group: each answer counts in every group its user was in
     running: list
     running_count: int
     priced: bool
     currencies: list[str]  # of the stored costs counted; more than one means the cost figures mix them
     model_keys: list[str]  # every model used in the range (by the chosen user), whatever model is chosen
+    from_rollup: bool = False  # read from the per-day rollup (UTC days), not the messages
+    sampled_percentiles: bool = False  # estimated from a sample of the answers (aggregates.SAMPLE_ABOVE)
 
 
 def prices() -> dict[str, tuple[Decimal | None, ...]]:
@@ -137,25 +142,33 @@ def row_cost(row: dict, price: tuple | None) -> Decimal | None:
     return row["stored_cost"] + (estimate or 0)
 
 
-def grouped_rows(scope: Scope):
+def sums() -> dict:
+    """The sums of a group of messages, named as the rollup's rows are (chat.dashboard.rollup.SUMS)."""
+    return dict(requests=Count("pk"), errors=Count("pk", filter=Q(status=Message.Status.ERROR)),
+                blocked=Count("pk", filter=Q(status=Message.Status.BLOCKED)), stored_cost=Sum("cost"),
+                **{name: Sum(field) for name, field, _ in PRICED_TOKENS},
+                **{f"estimated_{name}": Sum(field, filter=NOT_STORED) for name, field, _ in PRICED_TOKENS})
+
+
+def grouped_rows(scope: Scope, *, streaming: bool = False):
     """One GROUP BY (day, model, error code, currency) query, over every model so the form can offer them all:
-    each total on the page is a sum of its few rows, not of messages. It reads only message_usage_idx."""
+    each total on the page is a sum of its few rows, not of messages. It reads only message_usage_idx.
+    streaming: only the answers still streaming (what the rollup has not counted yet)."""
     messages = scope.messages(every_model=True)
+    if streaming:
+        messages = messages.filter(status=Message.Status.STREAMING)
     vendor = connections[messages.db].vendor
     return (
         messages.annotate(day=local_date("created", scope.since, scope.until, vendor))
         .values("day", "model_key", "error_code", "currency")
-        .annotate(requests=Count("pk"), errors=Count("pk", filter=Q(status=Message.Status.ERROR)),
-                  blocked=Count("pk", filter=Q(status=Message.Status.BLOCKED)), stored_cost=Sum("cost"),
-                  **{name: Sum(field) for name, field, _ in PRICED_TOKENS},
-                  **{f"estimated_{name}": Sum(field, filter=NOT_STORED) for name, field, _ in PRICED_TOKENS},
-                  **{f"{name}_count": Count(expression) for name, expression in MEASURES.items()})
+        .annotate(**sums(), **{f"{name}_count": Count(expression) for name, expression in MEASURES.items()})
         .order_by()
     )
 
 
 def usage(scope: Scope) -> Usage:
     messages = scope.messages()
+    from_rollup = rollup.serves(scope)
     price_list = prices()
     measure_counts = {name: {} for name in MEASURES}
     total = Totals()
@@ -163,7 +176,8 @@ def usage(scope: Scope) -> Usage:
     by_model: dict[str, Totals] = {}
     by_code: dict[str, int] = {}
     model_keys, currencies, stored = set(), set(), False
-    for row in grouped_rows(scope):
+    rows = [*rollup.grouped_rows(scope), *grouped_rows(scope, streaming=True)] if from_rollup else grouped_rows(scope)
+    for row in rows:
         model_keys.add(row["model_key"])
         if scope.model_key and row["model_key"] != scope.model_key:
             continue
@@ -179,7 +193,10 @@ def usage(scope: Scope) -> Usage:
             stored = True
             currencies.add(row["currency"] or "(no currency)")
 
-    measured = percentiles_by_model(messages, MEASURES, counts=measure_counts)
+    # The rollup may count answers whose messages are gone (purge_history): the percentiles count their own rows.
+    rows_in_range = sum(t.requests for t in by_model.values()) if from_rollup else 0
+    measured = percentiles_by_model(messages, MEASURES, counts=None if from_rollup else measure_counts,
+                                    rows_in_range=rows_in_range)
     ttft, speed = measured["ttft"], measured["tps"]
     labels = dict(CatalogEntry.objects.filter(key__in=list(by_model)).values_list("key", "label"))
     models = [
@@ -195,7 +212,12 @@ def usage(scope: Scope) -> Usage:
         for key, totals in sorted(by_model.items(), key=lambda item: (-item[1].requests, item[0]))
     ]
     errors = [{"error_code": code, "count": count} for code, count in sorted(by_code.items(), key=lambda item: (-item[1], item[0]))]
-    top_users, blocked_users = users(messages)
+    if from_rollup:
+        user_rows = [*rollup.per_user_and_model(scope), *user_model_rows(messages.filter(status=Message.Status.STREAMING))]
+        group_rows = rollup.per_group_and_model(scope)
+    else:
+        user_rows, group_rows = user_model_rows(messages), group_model_rows(messages)
+    top_users, blocked_users = spenders(user_rows, price_list)
     running, running_count = running_streams(scope)
     return Usage(
         scope=scope,
@@ -205,33 +227,67 @@ def usage(scope: Scope) -> Usage:
         errors=errors,
         top_users=top_users,
         blocked_users=blocked_users,
+        groups=group_spend(group_rows, price_list),
         running=running,
         running_count=running_count,
         priced=bool(price_list) or stored,
         currencies=sorted(currencies),
         model_keys=sorted(model_keys),
+        from_rollup=from_rollup,
+        sampled_percentiles=connections[messages.db].vendor == "postgresql" and rows_in_range > SAMPLE_ABOVE,
     )
 
 
-def users(messages) -> tuple[list[dict], list[dict]]:
-    """The top users by tokens, and the users with the most blocked answers (with their usernames)."""
-    blocked = Count("pk", filter=Q(status=Message.Status.BLOCKED))
-    top_users = list(
-        messages.values("user_id")
-        .annotate(requests=Count("pk"), blocked=blocked,
-                  input_sum=Sum("input_tokens", default=0), output_sum=Sum("output_tokens", default=0))
-        .annotate(tokens=F("input_sum") + F("output_sum"))
-        .order_by("-tokens", "user_id")[:TOP_USERS]
-    )
-    blocked_users = list(
-        messages.filter(status=Message.Status.BLOCKED).values("user_id")
-        .annotate(blocked=Count("pk")).order_by("-blocked", "user_id")[:TOP_USERS]
-    )
+def user_model_rows(messages) -> list[dict]:
+    return list(messages.values("user_id", "model_key").annotate(**sums()).order_by())
+
+
+def group_model_rows(messages) -> list[dict]:
+    """Per group (today's members) and model, from the messages; an answer counts in each group of its user."""
+    rows = list(messages.filter(user__groups__isnull=False).values("user__groups", "user__groups__name", "model_key")
+                .annotate(**sums()).order_by())
+    for row in rows:
+        row["group_id"], row["group__name"] = row.pop("user__groups"), row.pop("user__groups__name")
+    return rows
+
+
+def add_up(rows: list[dict], key: str, price_list: dict) -> dict:
+    """{key value: {requests, blocked, input_sum, output_sum, tokens, cost}} from rows per (key, model)."""
+    found = {}
+    for row in rows:
+        entry = found.setdefault(row[key], {key: row[key], "requests": 0, "blocked": 0, "input_sum": 0, "output_sum": 0,
+                                            "cost": None})
+        for name in ("requests", "blocked", "input_sum", "output_sum"):
+            entry[name] += row[name] or 0
+        cost = row_cost(row, price_list.get(row["model_key"]))
+        if cost is not None:
+            entry["cost"] = (entry["cost"] or Decimal(0)) + cost
+        for extra in ("group__name",):
+            if extra in row:
+                entry[extra] = row[extra]
+    for entry in found.values():
+        entry["tokens"] = entry["input_sum"] + entry["output_sum"]
+        entry["cost_label"] = money(entry["cost"])
+    return found
+
+
+def spenders(rows: list[dict], price_list: dict) -> tuple[list[dict], list[dict]]:
+    """The top users by tokens (with their estimated cost), and the users with the most blocked answers."""
+    per_user = add_up(rows, "user_id", price_list)
+    top_users = sorted(per_user.values(), key=lambda row: (-row["tokens"], row["user_id"]))[:TOP_USERS]
+    blocked_users = sorted((row for row in per_user.values() if row["blocked"]),
+                           key=lambda row: (-row["blocked"], row["user_id"]))[:TOP_USERS]
     ids = {row["user_id"] for row in top_users + blocked_users}
     names = dict(get_user_model().objects.filter(pk__in=ids).values_list("pk", "username")) if ids else {}
     for row in top_users + blocked_users:
         row["user__username"] = names.get(row["user_id"], f"user {row['user_id']}")
     return top_users, blocked_users
+
+
+def group_spend(rows: list[dict], price_list: dict) -> list[dict]:
+    """Spend per group, the most expensive first (then by tokens, then by name)."""
+    per_group = add_up(rows, "group_id", price_list).values()
+    return sorted(per_group, key=lambda row: (-(row["cost"] or 0), -row["tokens"], row["group__name"]))
 
 
 def running_streams(scope: Scope) -> tuple[list, int]:

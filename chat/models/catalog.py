@@ -83,6 +83,9 @@ class CatalogEntry(models.Model):
     end_of_life_on = models.DateField(
         "end of life on", null=True, blank=True,
         help_text="From this day prompts to the model are refused with model_retired, before any call.")
+    groups = models.ManyToManyField(
+        "auth.Group", blank=True, related_name="catalog_entries",
+        help_text="Only members of these groups may use the model (staff included); none chosen: everyone.")
     created = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:

@@ -6,6 +6,7 @@ from django.db.models import Case, F, FloatField, When
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from chat.models import usage
 from chat.models.conversations import Conversation
 from chat.pricing import amount_text
 from chat.models.turns import TurnQuerySetMixin
@@ -53,17 +54,19 @@ class MessageQuerySet(TurnQuerySetMixin, models.QuerySet):
         return self.streaming().filter(models.Q(heartbeat_at__lt=stale_before) | models.Q(heartbeat_at__isnull=True))
 
     def mark_interrupted(self) -> int:
-        """Close these messages as `interrupted`, keeping the text of their last checkpoint, and settle
-        their budget reservations."""
+        """Close these messages as `interrupted`, keeping the text of their last checkpoint, count each in
+        the usage rollup and settle its budget reservations. One at a time, each only if still streaming: a
+        run that finishes it meanwhile counts it instead, never both."""
         from chat import budgets
 
-        ids = list(self.filter(status=Message.Status.STREAMING).values_list("pk", flat=True))
-        if not ids:  # the heartbeat check's usual case: no write transaction (on SQLite, no write lock)
-            return 0
-        with transaction.atomic():
-            count = self.filter(pk__in=ids, status=Message.Status.STREAMING).update(
-                status=Message.Status.INTERRUPTED, finished=timezone.now())
-            budgets.settle(ids)
+        count = 0
+        for pk in list(self.filter(status=Message.Status.STREAMING).values_list("pk", flat=True)):
+            with transaction.atomic():
+                streaming = Message.objects.filter(pk=pk, status=Message.Status.STREAMING)
+                if streaming.update(status=Message.Status.INTERRUPTED, finished=timezone.now()):
+                    usage.record(Message.objects.only(*usage.MESSAGE_FIELDS).get(pk=pk))
+                    budgets.settle([pk])
+                    count += 1
         return count
 
 
@@ -177,7 +180,13 @@ class Message(models.Model):
         self.upstream_request_id = upstream_request_id or self.upstream_request_id
         self.finished = timezone.now()
         with transaction.atomic():
+            # Counted once in the usage rollup: an outcome that replaces one already counted (a run that
+            # outlived the heartbeat check) takes the earlier one out. The row lock orders the two writers.
+            before = Message.objects.select_for_update().only(*usage.MESSAGE_FIELDS).filter(pk=self.pk).first()
+            if before is not None and before.status != self.Status.STREAMING:
+                usage.record(before, sign=-1)
             self.save()
+            usage.record(self)
             budgets.settle([self.pk])  # the answer's reservations, to what it cost
         Conversation.objects.filter(pk=self.conversation_id).update(updated=self.finished)
 

@@ -82,11 +82,14 @@ class TurnQuerySetMixin:
             if existing.conversation.deleted_at is not None:  # resent after its conversation was deleted
                 raise FrameError("not_found", NOT_FOUND, prompt.request_id)
             return existing, None
-        model = catalog.find_model(prompt.model_key)
+        model = catalog.find_model(prompt.model_key, user)
         if model is None:
             if prompt.model_key is None:
                 raise FrameError("no_model", catalog.NO_MODEL_MESSAGE, prompt.request_id)
             raise FrameError("unknown_model", f"Unknown model '{prompt.model_key}'.", prompt.request_id)
+        if not model.allows(catalog.user_group_ids(user)):  # nothing saved, nothing sent
+            raise FrameError("model_not_allowed", f"You may not use {model.label}: ask staff for access.",
+                             prompt.request_id)
         if model.status() == "retired":  # refused like an unknown model: nothing saved, nothing sent
             raise FrameError("model_retired", model.retired_message(), prompt.request_id)
         params = checked_params(prompt, model)

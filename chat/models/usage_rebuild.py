@@ -1,0 +1,91 @@
+"""Recount the usage rollup from the messages: `manage.py rebuild_usage`, and migration 0012's backfill.
+
+Two INSERT … SELECT … GROUP BY statements (the users' own rows, then one row per group membership),
+in one transaction that first empties the table; on PostgreSQL the table is locked against settling
+answers meanwhile (they wait, then add to the new rows), so nothing is counted twice or lost.
+Group rows follow today's memberships: history does not say which groups a user was in back then.
+"""
+
+import datetime as dt
+
+from django.conf import settings
+from django.db import connections, router, transaction
+from django.db.models import BigIntegerField, Case, IntegerField, Count, DateField, F, Func, Q, Sum, Value, When
+from django.db.models.functions import Cast, Coalesce, Round, TruncDate
+
+from chat.models.usage import COST_UNITS, COUNTERS
+
+
+def utc_day(vendor: str):
+    if vendor == "sqlite":  # stored as UTC text; TruncDate would call Python once per row there
+        return Func(F("created"), function="DATE", output_field=DateField())
+    return TruncDate("created", tzinfo=dt.timezone.utc)
+
+
+def _sum(expression):
+    return Coalesce(Sum(expression), Value(0), output_field=BigIntegerField())
+
+
+def _count(condition: Q):
+    return Count("pk", filter=condition)
+
+
+def counter_aggregates() -> dict:
+    """Each COUNTER as an aggregate over messages (the same figures usage.contribution() gives one message)."""
+    unpriced = Q(cost__isnull=True)
+    tokens = {"input_tokens": "input_tokens", "output_tokens": "output_tokens",
+              "cache_read_tokens": "cache_read_input_tokens", "cache_write_tokens": "cache_write_input_tokens"}
+    aggregates = {
+        "requests": Count("pk"),
+        "errors": _count(Q(status="error")),
+        "blocked": _count(Q(status="blocked")),
+        **{name: _sum(field) for name, field in tokens.items()},
+        "cost_units": _sum(Cast(Round(F("cost") * Value(COST_UNITS)), BigIntegerField())),
+        "priced_requests": _count(~unpriced),
+        "unpriced_requests": _count(unpriced),
+        **{f"unpriced_{name}": Coalesce(Sum(field, filter=unpriced), Value(0), output_field=BigIntegerField())
+           for name, field in tokens.items()},
+        "ttft_count": _count(Q(ttft_ms__isnull=False)),
+        "tps_count": _count(Q(output_tokens__isnull=False, ttft_ms__isnull=False, duration_ms__isnull=False,
+                              duration_ms__gt=F("ttft_ms"))),
+    }
+    assert list(aggregates) == list(COUNTERS)
+    return {f"r_{name}": aggregate for name, aggregate in aggregates.items()}
+
+
+def recount_query(messages, *, per_group: bool):
+    """The rollup's rows, recounted: a GROUP BY over settled messages, columns named r_<rollup column>."""
+    vendor = connections[messages.db].vendor
+    settled = messages.exclude(status="streaming")
+    if per_group:
+        settled = settled.filter(user__groups__isnull=False)
+    keys = {
+        "r_day": utc_day(vendor),
+        "r_user_id": F("user_id"),
+        "r_group_id": F("user__groups") if per_group else Cast(Value(None), IntegerField()),
+        "r_model_key": F("model_key"),
+        "r_error_code": Case(When(status="error", then=F("error_code")), default=Value("")),
+        "r_currency": Case(When(cost__isnull=False, then=F("currency")), default=Value(settings.PRICE_CURRENCY)),
+    }
+    return settled.values(**keys).annotate(**counter_aggregates()).order_by()
+
+
+def rebuild(message_model, usage_model, *, using=None) -> int:
+    """Empty the rollup and recount it from every message; returns the number of rows written."""
+    using = using or router.db_for_write(usage_model)
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    table = quote(usage_model._meta.db_table)
+    columns = ["day", "user_id", "group_id", "model_key", "error_code", "currency", *COUNTERS]
+    written = 0
+    with transaction.atomic(using=using):
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
+            cursor.execute(f"DELETE FROM {table}")
+            for per_group in (False, True):
+                sql, params = recount_query(message_model.objects.using(using), per_group=per_group).query.sql_with_params()
+                cursor.execute(f"INSERT INTO {table} ({', '.join(quote(c) for c in columns)}) "
+                               f"SELECT {', '.join(quote('r_' + c) for c in columns)} FROM ({sql}) AS recount", params)
+                written += cursor.rowcount
+    return written

@@ -1,0 +1,122 @@
+"""Spend per user and per group on the usage dashboard, and the spend CSV export, read from the usage rollup."""
+
+import csv
+import io
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import Group
+
+from chat.models import CatalogEntry, Message
+from tests.test_dashboard import RANGE, URL, at, dashboard, make
+
+pytestmark = pytest.mark.django_db
+
+SPEND_URL = URL + "spend.csv"
+
+
+@pytest.fixture
+def teams(alice, bob, django_user_model):
+    """alice in research and ops, bob in ops, carol in none; claude priced, local not."""
+    CatalogEntry.objects.create(key="claude", label="Claude", provider="bedrock-converse", model_id="anthropic.claude",
+                                price_per_1k_input=Decimal("3"), price_per_1k_output=Decimal("15"))
+    research, ops = Group.objects.create(name="research"), Group.objects.create(name="ops")
+    alice.groups.add(research, ops)
+    bob.groups.add(ops)
+    carol = django_user_model.objects.create_user("carol", password="carol-password-1")
+    make(alice, "claude", at("2025-03-01"), input_tokens=100, output_tokens=200)  # 0.30 + 3.00
+    make(alice, "claude", at("2025-03-03"), input_tokens=10, output_tokens=10, cost=Decimal("0.5"), currency="USD")
+    make(bob, "claude", at("2025-03-02"), input_tokens=1000, output_tokens=0)  # 3.00
+    make(bob, "local", at("2025-03-02"), input_tokens=7, output_tokens=7)
+    make(carol, "claude", at("2025-03-10"), input_tokens=1000, output_tokens=1000)  # 18.00, a later week
+    return research, ops, carol
+
+
+def test_spend_per_user_and_per_group_on_the_dashboard(client, staff, teams):
+    client.force_login(staff)
+    html, tables = dashboard(client, **RANGE)
+    assert [row[0::6] for row in tables["users-table"]] == [["User", "Est. cost"], ["bob", "3.00"], ["alice", "3.80"]]
+    assert tables["groups-table"] == [
+        ["Group", "Requests", "Input tokens", "Output tokens", "Est. cost"],
+        ["ops", "4", "1,117", "217", "6.80"],  # alice's and bob's answers
+        ["research", "2", "110", "210", "3.80"],  # alice's
+    ]
+    assert 'id="spend-csv"' in html
+
+
+def test_the_dashboard_keeps_the_figures_of_purged_messages(client, staff, teams):
+    """The sums come from the rollup, which outlives the messages' text (purge_history)."""
+    Message.objects.filter(created__lt=at("2025-03-02")).delete()
+    client.force_login(staff)
+    _, tables = dashboard(client, **RANGE)
+    assert tables["days-table"][1][:2] == ["Sat 1 Mar", "1"]
+
+
+def read_csv(response) -> list[dict]:
+    assert response.status_code == 200 and response["Content-Type"] == "text/csv; charset=utf-8"
+    return list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+
+
+def test_spend_export_per_week_by_user_group_and_model(client, staff, teams):
+    client.force_login(staff)
+    rows = read_csv(client.get(SPEND_URL, {"start": "2025-03-01", "end": "2025-03-31", "period": "week"}))
+    picked = [(r["period_start"], r["kind"], r["user"], r["group"], r["model"], r["requests"], r["cost"], r["estimated_cost"])
+              for r in rows]
+    assert picked == [
+        # ISO weeks start on Monday: 1-2 March are in the week of 24 February.
+        ("2025-02-24", "user", "alice", "", "claude", "1", "", "3.3"),
+        ("2025-02-24", "user", "bob", "", "claude", "1", "", "3"),
+        ("2025-02-24", "user", "bob", "", "local", "1", "", ""),
+        ("2025-03-03", "user", "alice", "", "claude", "1", "0.5", ""),
+        ("2025-03-10", "user", "carol", "", "claude", "1", "", "18"),
+        ("2025-02-24", "group", "", "research", "claude", "1", "", "3.3"),
+        ("2025-02-24", "group", "", "ops", "claude", "2", "", "6.3"),
+        ("2025-02-24", "group", "", "ops", "local", "1", "", ""),
+        ("2025-03-03", "group", "", "research", "claude", "1", "0.5", ""),
+        ("2025-03-03", "group", "", "ops", "claude", "1", "0.5", ""),
+    ]
+
+
+def test_spend_export_per_month_adds_the_days_up(client, staff, teams, alice):
+    make(alice, "claude", at("2025-03-20"), input_tokens=5, output_tokens=5, cost=Decimal("0.25"), currency="USD")
+    client.force_login(staff)
+    rows = read_csv(client.get(SPEND_URL, {"start": "2025-03-01", "end": "2025-03-31", "period": "month"}))
+    alices = [r for r in rows if r["user"] == "alice"]
+    assert [(r["period_start"], r["requests"], r["input_tokens"], r["cost"], r["currency"], r["unpriced_requests"],
+             r["estimated_cost"]) for r in alices] == [("2025-03-01", "3", "115", "0.75", "USD", "1", "3.3")]
+
+
+@pytest.mark.parametrize("query", [{}, {"start": "2025-03-01", "end": "2025-03-31", "period": "year"},
+                                   {"start": "2025-03-31", "end": "2025-03-01", "period": "day"},
+                                   {"start": "1999-01-01", "end": "2025-03-01", "period": "day"}])
+def test_spend_export_refuses_bad_queries(client, staff, query):
+    client.force_login(staff)
+    response = client.get(SPEND_URL, query)
+    assert response.status_code == 400 and b"Give start and end" in response.content
+
+
+def test_spend_export_is_for_staff_only(client, alice):
+    client.force_login(alice)
+    response = client.get(SPEND_URL, {"start": "2025-03-01", "end": "2025-03-31", "period": "day"})
+    assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+def test_percentiles_over_a_large_range_come_from_a_sample_on_postgresql(client, staff, teams, monkeypatch):
+    """Over SAMPLE_ABOVE answers PostgreSQL samples the table's blocks; a 100 % sample gives the exact figures."""
+    from django.db import connection
+
+    from chat.dashboard import aggregates
+
+    if connection.vendor != "postgresql":
+        pytest.skip("TABLESAMPLE is PostgreSQL's")
+    for n in range(4):
+        make(staff, "claude", at("2025-03-02"), ttft_ms=100 * (n + 1), output_tokens=10, duration_ms=2000)
+    client.force_login(staff)
+    _, exact = dashboard(client, **RANGE)
+    monkeypatch.setattr(aggregates, "SAMPLE_ABOVE", 2)
+    monkeypatch.setattr(aggregates, "SAMPLED_ROWS", 10**9)  # over 100 %: every block
+    import chat.dashboard.queries as queries
+    monkeypatch.setattr(queries, "SAMPLE_ABOVE", 2)
+    html, sampled = dashboard(client, **RANGE)
+    assert 'id="sampled-percentiles"' in html
+    assert sampled["models-table"] == exact["models-table"]
