@@ -16,7 +16,6 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q, Sum
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from chat.frames import FrameError
@@ -92,16 +91,19 @@ def limits_for(user) -> list[Limit]:
 
 
 def spend_so_far(*, start: datetime, end: datetime, user=None, group_id: int | None = None) -> Charge:
-    """What the user's (or the group members') finished answers created in [start, end) cost. The one
-    place a period's past spend is read (a per-day rollup can answer it instead of the messages)."""
-    from chat.models import Message
+    """What the user's (or the group's) settled answers asked in [start, end) cost, read from the per-day
+    usage rollup (periods start at UTC midnight, the rollup's days are UTC days). A group's spend is what
+    its members spent while they were in it."""
+    from chat.models import UsageDay
+    from chat.models.usage import COST_UNITS
 
-    messages = Message.objects.filter(created__gte=start, created__lt=end).exclude(status=Message.Status.STREAMING)
-    messages = messages.filter(user=user) if user is not None else messages.filter(user__groups=group_id)
-    tokens = sum(Coalesce(F(name), 0) for name in ("input_tokens", "output_tokens", "cache_read_input_tokens",
-                                                   "cache_write_input_tokens"))
-    totals = messages.aggregate(cost=Sum("cost"), tokens=Sum(tokens))
-    return Charge(cost=totals["cost"] or ZERO, tokens=totals["tokens"] or 0)
+    rows = UsageDay.objects.between(start.date(), (end - timedelta(days=1)).date())
+    rows = rows.users_own().filter(user=user) if user is not None else rows.filter(group_id=group_id)
+    totals = rows.filter(currency__in=(settings.PRICE_CURRENCY, "")).aggregate(  # "": saved without a currency
+
+        cost=Sum("cost_units"), tokens=Sum(F("input_tokens") + F("output_tokens") + F("cache_read_tokens")
+                                           + F("cache_write_tokens")))
+    return Charge(cost=Decimal(totals["cost"] or 0) / COST_UNITS, tokens=totals["tokens"] or 0)
 
 
 def _spend_for(limit: Limit, user, start, end) -> Charge:

@@ -9,6 +9,7 @@ from django.db import transaction
 
 from chat import budgets
 from chat.frames import FrameError
+from chat.models import usage
 from chat.models import Budget, CatalogEntry, Conversation, Message
 from chat.providers import GenerationRequest
 from tests.conftest import TEST_MODEL_ID
@@ -48,12 +49,14 @@ def priced(db):
 
 
 def answer(user, model: str, created: datetime, cost: str, tokens: int = 100) -> Message:
-    """A finished answer created at `created`."""
+    """A finished answer created at `created`, counted in the usage rollup as Message.finish counts it."""
     conversation = Conversation.objects.create(user=user, title="t")
-    return Message.objects.create(conversation=conversation, user=user, prompt="p", model_key=model, model_id="m",
+    message = Message.objects.create(conversation=conversation, user=user, prompt="p", model_key=model, model_id="m",
                                   provider="bedrock-converse", client_request_id=f"r-{created.isoformat()}-{cost}",
                                   status="complete", cost=Decimal(cost), input_tokens=tokens, output_tokens=0,
                                   created=created, finished=created)
+    usage.record(message)
+    return message
 
 
 def try_prompt(user, model: str, now: datetime, max_tokens: int = 1000) -> Message:

@@ -8,17 +8,20 @@ import pytest
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
+from chat.models import usage
 from chat.models import Budget, CatalogEntry, Conversation, Message
 from tests.conftest import TEST_MODEL_ID
 
 pytestmark = pytest.mark.django_db
 
 
-def spent(user, cost: str, tokens: int = 0) -> None:
+def spent(user, cost: str, tokens: int = 0, created=None) -> None:
     conversation = Conversation.objects.create(user=user, title="t")
-    Message.objects.create(conversation=conversation, user=user, prompt="p", model_key="m", model_id="m",
+    message = Message.objects.create(conversation=conversation, user=user, prompt="p", model_key="m", model_id="m",
                            provider="bedrock-converse", client_request_id=f"r{Message.objects.count()}",
-                           status="complete", cost=Decimal(cost), input_tokens=tokens, output_tokens=0)
+                           status="complete", cost=Decimal(cost), input_tokens=tokens, output_tokens=0,
+                                     created=created or timezone.now())
+    usage.record(message)  # as Message.finish counts a settled answer
 
 
 def budget_json(client, user) -> dict:
@@ -59,8 +62,7 @@ def test_the_default_budget_shows_for_a_user_without_their_own(client, alice, se
 
 def test_last_periods_spend_is_not_this_periods(client, alice):
     Budget.objects.create(user=alice, period="day", max_cost=Decimal("1"))
-    spent(alice, "0.5")
-    Message.objects.update(created=timezone.now() - timedelta(days=1))
+    spent(alice, "0.5", created=timezone.now() - timedelta(days=1))
     assert budget_json(client, alice)["tightest"]["money"]["left"] == "1"
 
 
