@@ -49,9 +49,10 @@ def largest_upload() -> int:
 
 
 def display_name(raw: str | None, fallback_format: str) -> str:
-    """The user's file name, for display: control and formatting characters (bidi overrides) dropped, at
-    most MAX_NAME_CHARS characters keeping the extension."""
-    name = "".join(c for c in (raw or "") if not unicodedata.category(c).startswith("C")).strip()
+    """The user's file name, for display: whitespace runs as one space, control and formatting characters
+    (bidi overrides) dropped, at most MAX_NAME_CHARS characters keeping the extension."""
+    spaced = " ".join((raw or "").split())  # tabs and line breaks become single spaces
+    name = "".join(c for c in spaced if not unicodedata.category(c).startswith("C")).strip()
     if len(name) > MAX_NAME_CHARS:
         stem, dot, extension = name.rpartition(".")
         keep = MAX_NAME_CHARS - len(extension) - 1
@@ -145,6 +146,5 @@ def remove(found: Attachment) -> HttpResponse:
     """An upload not sent yet may be removed (the composer's chip); a sent one stays with its message."""
     if found.message_id is not None:
         return error("already_sent", "This attachment was sent with a prompt; it stays with that message.", 409)
-    found.file.delete(save=False)
-    found.delete()
+    found.delete()  # its file goes when the deletion commits (chat.models.attachments)
     return HttpResponse(status=204)

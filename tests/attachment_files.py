@@ -96,3 +96,14 @@ def client_for(user) -> Client:
 
 def upload(client: Client, name: str, data: bytes, content_type: str = "application/octet-stream"):
     return client.post("/api/attachments/", {"file": SimpleUploadedFile(name, data, content_type=content_type)})
+
+
+def stored(user, name: str, data: bytes):
+    """An attachment saved as an upload saves it (type detected, file in the storage): the Attachment row."""
+    from chat.attachments_api import store
+    from chat.file_types import detect
+
+    return store(user, data, detect(data, name), name)
+
+
+HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"  # a Converse model that takes images and documents

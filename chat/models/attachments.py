@@ -10,13 +10,14 @@ import uuid
 from django.conf import settings
 from django.core.files.storage import storages
 from django.core.signals import setting_changed
-from django.db import models
-from django.db.models import Sum
+from django.db import models, transaction
+from django.db.models.signals import post_delete
 from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.functional import LazyObject, empty
 
 from chat.file_types import DOCUMENT, DOCUMENT_FORMATS, IMAGE, IMAGE_FORMATS
+from chat.providers.attached import AttachedFile
 
 ATTACHMENTS_STORAGE = "attachments"
 MAX_NAME_CHARS = 255
@@ -60,17 +61,16 @@ class AttachmentQuerySet(models.QuerySet):
             models.Q(conversation__isnull=True) | models.Q(conversation__deleted_at__isnull=True))
 
     def bytes_used(self, user) -> int:
-        """What counts toward ATTACHMENT_QUOTA_BYTES: every file the user has stored."""
-        return self.owned_by(user).aggregate(total=Sum("size"))["total"] or 0
+        """What counts toward ATTACHMENT_QUOTA_BYTES: every file the user has stored, once (a file sent
+        again with a later prompt, as Regenerate does, is shared by both rows)."""
+        return sum(dict(self.owned_by(user).values_list("file", "size")).values())
 
-    def delete_files(self) -> int:
-        """Delete these rows' files from the storage (the rows stay to the caller); returns how many."""
-        storage = attachments_storage()
-        deleted = 0
-        for name in self.exclude(file="").values_list("file", flat=True):
-            storage.delete(name)
-            deleted += 1
-        return deleted
+    def by_message(self, message_ids) -> dict[int, list[AttachedFile]]:
+        """The files of these messages, as providers see them."""
+        files: dict[int, list[AttachedFile]] = {}
+        for attachment in self.filter(message_id__in=message_ids).order_by("pk"):
+            files.setdefault(attachment.message_id, []).append(attachment.as_attached())
+        return files
 
 
 class Attachment(models.Model):
@@ -119,6 +119,30 @@ class Attachment(models.Model):
         """What a message lists of each attachment (the conversation's history)."""
         return {"id": self.pk, "name": self.name, "kind": self.kind, "format": self.format, "size": self.size}
 
+    def as_attached(self) -> AttachedFile:
+        return AttachedFile(id=self.pk, name=self.name, kind=self.kind, format=self.format, size=self.size,
+                            stored_as=self.file.name)
+
+    def shared_copy(self, message) -> "Attachment":
+        """A row for the same file, sent again with another message (the file is not copied)."""
+        return Attachment(owner_id=self.owner_id, conversation_id=message.conversation_id, message=message,
+                          file=self.file.name, name=self.name, kind=self.kind, format=self.format, size=self.size,
+                          sha256=self.sha256, pages=self.pages, width=self.width, height=self.height)
+
     def read_bytes(self) -> bytes:
         with self.file.open("rb") as handle:
             return handle.read()
+
+
+@receiver(post_delete, sender=Attachment)
+def delete_unshared_file(sender, instance, using, **kwargs):
+    """A deleted row's file goes once no other row uses it, after the deletion commits (a rolled-back
+    delete, such as a failed purge batch, keeps its files). Covers purge_history, admin and cascades alike."""
+    name = instance.file.name
+    if name:
+        transaction.on_commit(lambda: delete_if_unused(name, using), using=using)
+
+
+def delete_if_unused(name: str, using: str) -> None:
+    if not Attachment.objects.using(using).filter(file=name).exists():
+        lazy_attachments_storage.delete(name)
