@@ -1,11 +1,12 @@
 """The app's models, one module per concern; everything is importable from chat.models as before."""
 
+from chat.models.attachments import Attachment
 from chat.models.catalog import CatalogEntry
 from chat.models.conversations import TITLE_LENGTH, Conversation
 from chat.models.messages import CHECKPOINT_ROWS_PER_STATEMENT, Message, tokens_per_second
 from chat.models.turns import NOT_FOUND, checked_params, stale_before
 
 __all__ = [
-    "CatalogEntry", "Conversation", "Message", "TITLE_LENGTH", "CHECKPOINT_ROWS_PER_STATEMENT", "NOT_FOUND",
+    "Attachment", "CatalogEntry", "Conversation", "Message", "TITLE_LENGTH", "CHECKPOINT_ROWS_PER_STATEMENT", "NOT_FOUND",
     "checked_params", "stale_before", "tokens_per_second",
 ]
