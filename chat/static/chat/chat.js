@@ -4,6 +4,7 @@
 //   conversation.js + nav.js (open, leave, reload), sidebar.js (the list), composer.js, params.js, models.js.
 // Protocol: docs/protocol.md. Prompts are plain text; answers are sanitised markdown.
 
+import { initAttachInput } from './attach-input.js';
 import { initComposer } from './composer.js';
 import { closeConversation, newConversation, onPopState, openConversation, reopenFromUrl } from './conversation.js';
 import { checkSilentTurns, handleFrame, onSocketClosed, resume } from './frames.js';
@@ -16,6 +17,7 @@ import { updateControls } from './turns.js';
 
 followBottom(document.getElementById('turns'));
 initComposer();
+initAttachInput();
 initParams();
 initSidebar({ open: openConversation, close: closeConversation, start: newConversation });
 document.getElementById('model').addEventListener('change', () => {
