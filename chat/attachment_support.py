@@ -30,10 +30,12 @@ CONVERSE_FAMILIES = (
     ("meta.llama3-2-90b", True, True),
     ("meta.llama4", True, True),
     ("meta.llama3", False, True),
+    ("meta.llama2", False, True),
     ("mistral.pixtral", True, True),
     ("mistral.", False, True),
     ("cohere.command-r", False, True),
-    ("ai21.jamba", False, True),
+    ("ai21.jamba-instruct", False, False),
+    ("ai21.jamba", False, True),  # Jamba 1.5
 )
 # InvokeModel: only the Anthropic messages body (Claude 3 and later) has image and document blocks.
 INVOKE_FAMILIES = (

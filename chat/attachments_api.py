@@ -69,8 +69,10 @@ def refuse_oversized(kind: str, size: int) -> None:
 @login_required_json
 @require_http_methods(["POST"])
 def upload(request):
-    declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    if declared > largest_upload() + MULTIPART_OVERHEAD:  # refused before the body is parsed
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if not declared.isdigit():
+        return error("missing_file", "Send the file as multipart/form-data in the field 'file'.", 400)
+    if int(declared) > largest_upload() + MULTIPART_OVERHEAD:  # refused before the body is parsed
         return error("too_large", f"The file is larger than {megabytes(largest_upload())}.", 413)
     uploaded = request.FILES.get("file")
     if uploaded is None:
@@ -132,7 +134,7 @@ def attachment(request, attachment_id: int):
         return remove(found)
     try:
         handle = found.file.open("rb")
-    except (FileNotFoundError, OSError):  # purged: the row is kept for review, the file is gone
+    except (FileNotFoundError, OSError):  # the storage lost it (files go with their rows, never alone)
         return error("not_found", "This attachment's file has been removed.", 404)
     response = FileResponse(handle, as_attachment=True, filename=found.name, content_type=CONTENT_TYPES[found.format])
     response["X-Content-Type-Options"] = "nosniff"
@@ -144,7 +146,8 @@ def attachment(request, attachment_id: int):
 
 def remove(found: Attachment) -> HttpResponse:
     """An upload not sent yet may be removed (the composer's chip); a sent one stays with its message."""
-    if found.message_id is not None:
+    # Only while still unsent, checked in the DELETE itself: a prompt may be sending it at this moment.
+    deleted, _ = Attachment.objects.filter(pk=found.pk, message__isnull=True).delete()
+    if not deleted:
         return error("already_sent", "This attachment was sent with a prompt; it stays with that message.", 409)
-    found.delete()  # its file goes when the deletion commits (chat.models.attachments)
-    return HttpResponse(status=204)
+    return HttpResponse(status=204)  # its file goes when the deletion commits (chat.models.attachments)

@@ -71,7 +71,7 @@ def test_a_deleted_conversation_hides_its_attachments_from_the_user_not_from_sta
     assert client_for(staff).get(f"/api/attachments/{attachment_id}/").status_code == 200
 
 
-def test_an_unsent_upload_can_be_removed_a_sent_one_cannot(alice, attachment_storage):
+def test_an_unsent_upload_can_be_removed_a_sent_one_cannot(alice, attachment_storage, django_capture_on_commit_callbacks):
     unsent = uploaded(alice, "draft.txt", b"draft\n")
     sent = uploaded(alice, "sent.txt", b"sent\n")
     conversation = Conversation.objects.create(user=alice, title="t")
@@ -79,7 +79,8 @@ def test_an_unsent_upload_can_be_removed_a_sent_one_cannot(alice, attachment_sto
                                      provider="local", client_request_id="r1")
     Attachment.objects.filter(pk=sent).update(conversation=conversation, message=message)
     client = client_for(alice)
-    assert client.delete(f"/api/attachments/{unsent}/").status_code == 204
+    with django_capture_on_commit_callbacks(execute=True):  # the file goes when the deletion commits
+        assert client.delete(f"/api/attachments/{unsent}/").status_code == 204
     assert client.get(f"/api/attachments/{unsent}/").status_code == 404
     refused = client.delete(f"/api/attachments/{sent}/")
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "already_sent"
