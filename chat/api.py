@@ -48,6 +48,7 @@ def message_json(message: Message) -> dict:
         "guardrail": frame.get("guardrail"),
         "citations": frame.get("citations", []),
         "invoked_model": message.invoked_model,
+        "attachments": [attachment.summary_json() for attachment in message.attachments.all()],
         "created": message.created.isoformat(),
     }
 
@@ -91,7 +92,7 @@ def conversation(request, conversation_id: int):
         return HttpResponse(status=204)
     if request.method == "PATCH":
         return rename(request, found)
-    turns = found.messages.order_by("pk")
+    turns = found.messages.order_by("pk").prefetch_related("attachments")
     return JsonResponse(conversation_json(found) | {"messages": [message_json(m) for m in turns]})
 
 

@@ -8,7 +8,7 @@ from datetime import date
 from django.conf import settings
 from django.utils import timezone
 
-from chat import bedrock_options
+from chat import attachment_support, bedrock_options
 from chat.providers import BEDROCK_CONVERSE, BEDROCK_INVOKE, LOCAL, bedrock_provider, family_for, local_files
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,8 @@ class CatalogModel:
     def allows(self, group_ids) -> bool:
         """Whether a member of these groups may use the model."""
         return not self.groups or not self.groups.isdisjoint(group_ids)
+    # The attachment formats it takes (chat.attachment_support): none unless its family is known to.
+    attachments: attachment_support.Formats = attachment_support.Formats()
 
     def status(self, today: date | None = None) -> str:
         """"retired" from its end of life on; "legacy" once it is legacy or its end is announced; else "active"."""
@@ -66,6 +68,7 @@ class CatalogModel:
             "system": self.system,
             "accepts_top_k": self.accepts_top_k,
             "reasoning": {"supported": self.reasons, "default_budget": self.reasoning_budget},
+            "attachments": self.attachments.as_json(),
             "lifecycle": {
                 "legacy_on": self.legacy_on.isoformat() if self.legacy_on else None,
                 "end_of_life_on": self.end_of_life_on.isoformat() if self.end_of_life_on else None,
@@ -119,6 +122,7 @@ def bedrock_model(model_id: str) -> CatalogModel:
         model_id=model_id,
         defaults=seed_defaults() | (family.defaults if family else {}),
         accepts_top_k=provider == BEDROCK_INVOKE or bool(family and family.converse_top_k),
+        attachments=attachment_support.formats_for(provider, model_id),
         **request_options(model_id),
         **lifecycle(model_id),
     )
@@ -136,6 +140,7 @@ def local_model() -> CatalogModel | None:
         # A small model rambles and repeats: a shorter answer and some temperature read better.
         defaults={"max_tokens": 512, "temperature": 0.2, "top_p": 0.9, "top_k": 40},
         accepts_top_k=True,
+        attachments=attachment_support.formats_for(LOCAL, settings.LOCAL_MODEL_PATH),
     )
 
 
@@ -172,6 +177,8 @@ def available_models() -> list[CatalogModel]:
             defaults=entry.defaults,
             system=entry.system_prompt,
             accepts_top_k=entry.accepts_top_k or entry.provider != BEDROCK_CONVERSE,
+            attachments=attachment_support.formats_for(entry.provider, entry.model_id, entry.takes_images,
+                                                       entry.takes_documents),
             **options,
             **lifecycle(entry.model_id, entry.legacy_on, entry.end_of_life_on),
             groups=frozenset(group.pk for group in entry.groups.all()),

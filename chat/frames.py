@@ -9,6 +9,11 @@ from django.conf import settings
 MAX_FRAME_BYTES = 64 * 1024
 MAX_CLIENT_ID_CHARS = 100
 MAX_MODEL_KEY_CHARS = 200
+# Bedrock's most per request (the service model's Message.content): 5 documents and 20 images. The kinds are
+# counted once the ids are looked up (chat.models.turns); here only the list's length is bounded.
+MAX_DOCUMENTS_PER_TURN = 5
+MAX_IMAGES_PER_TURN = 20
+MAX_ATTACHMENT_IDS = MAX_DOCUMENTS_PER_TURN + MAX_IMAGES_PER_TURN
 
 # A JSON escape of a UTF-16 surrogate (\ud800-\udfff): the only way a lone one gets into a frame whose
 # text is valid UTF-8. A paired escape (an emoji) is one character after parsing; a lone one cannot be
@@ -39,6 +44,7 @@ class PromptFrame:
     conversation_id: int | None
     model_key: str | None
     params: dict | None
+    attachments: tuple[int, ...] = ()  # attachment ids, each once, in the order sent
 
 
 def decode(text_data: str | None, bytes_data: bytes | None) -> dict:
@@ -110,7 +116,21 @@ def parse_prompt(frame: dict) -> PromptFrame:
     params = frame.get("params")
     if params is not None and not isinstance(params, dict):
         raise FrameError("invalid_params", "'params' must be an object.", request_id)
-    return PromptFrame(request_id, text, conversation, model, params)
+    return PromptFrame(request_id, text, conversation, model, params, parse_attachments(frame, request_id))
+
+
+def parse_attachments(frame: dict, request_id: str) -> tuple[int, ...]:
+    """`attachments`: a list of attachment ids (left out, null or [] for none); a repeated id counts once."""
+    ids = frame.get("attachments")
+    if ids is None:
+        return ()
+    if not isinstance(ids, list) or not all(_positive_id(value) for value in ids):
+        raise FrameError("invalid_field", "'attachments' must be a list of attachment ids.", request_id)
+    unique = tuple(dict.fromkeys(ids))
+    if len(unique) > MAX_ATTACHMENT_IDS:
+        raise FrameError("too_many_attachments", f"At most {MAX_DOCUMENTS_PER_TURN} documents and {MAX_IMAGES_PER_TURN} "
+                         "images can go with one prompt.", request_id)
+    return unique
 
 
 def parse_message_id(frame: dict) -> int:

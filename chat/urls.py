@@ -1,6 +1,6 @@
 from django.urls import path
 
-from chat import api, views
+from chat import api, attachments_api, views
 
 app_name = "chat"
 urlpatterns = [
@@ -9,4 +9,6 @@ urlpatterns = [
     path("api/budget/", api.budget, name="budget"),
     path("api/conversations/", api.conversations, name="conversations"),
     path("api/conversations/<int:conversation_id>/", api.conversation, name="conversation"),
+    path("api/attachments/", attachments_api.upload, name="attachments"),
+    path("api/attachments/<int:attachment_id>/", attachments_api.attachment, name="attachment"),
 ]

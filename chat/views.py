@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.urls import get_script_prefix
@@ -27,5 +28,8 @@ def index(request):
             # The parameter panel's reasoning rules (params.js), from the ones the server enforces.
             "min_reasoning_budget": MIN_REASONING_BUDGET,
             "not_with_reasoning": " ".join(NOT_WITH_REASONING),
+            # The upload limits (attachments.js says so before uploading a file that cannot fit).
+            "max_document_bytes": settings.MAX_DOCUMENT_BYTES,
+            "max_image_bytes": settings.MAX_IMAGE_BYTES,
         },
     )

@@ -279,3 +279,25 @@ def _optional_amount(name: str):
 
 DEFAULT_USER_BUDGET_USD_MONTHLY = _optional_amount("DEFAULT_USER_BUDGET_USD_MONTHLY")
 DEFAULT_USER_BUDGET_TOKENS_MONTHLY = env_int("DEFAULT_USER_BUDGET_TOKENS_MONTHLY", 0) or None
+
+# Attachments: documents and images in the prompt (chat.file_types, chat.attachments_api). The byte limits
+# are Bedrock's own, from the service model's Message.content ("3.75 MB" an image, "4.5 MB" a document),
+# read as decimal megabytes so a file we accept is never over Bedrock's limit whichever MB it means.
+MAX_DOCUMENT_BYTES = env_int("MAX_DOCUMENT_BYTES", 4_500_000, minimum=1)
+MAX_IMAGE_BYTES = env_int("MAX_IMAGE_BYTES", 3_750_000, minimum=1)
+ATTACHMENT_QUOTA_BYTES = env_int("ATTACHMENT_QUOTA_BYTES", 200_000_000, minimum=0)  # per user, all files kept
+# Bytes of earlier turns' attachments sent again as context; past it (or past Bedrock's 5 documents and 20
+# images per request) an earlier attachment is sent as the line "[attached: name]".
+ATTACHMENT_CONTEXT_BYTES = env_int("ATTACHMENT_CONTEXT_BYTES", 10_000_000, minimum=0)
+ATTACHMENTS_DIR = Path(env_str("ATTACHMENTS_DIR", str(DATA_DIR / "attachments")))
+# The attachments' storage is its own alias, so an S3 (django-storages) or other backend can replace it
+# here alone; the default keeps files owner-only, as the rest of DATA_DIR.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "attachments": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(ATTACHMENTS_DIR), "file_permissions_mode": 0o600,
+                    "directory_permissions_mode": 0o700},
+    },
+}

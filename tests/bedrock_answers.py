@@ -1,8 +1,9 @@
 """The answers tests script for the Bedrock look-alike (tests/bedrock_server.py), and the event-stream
 frames each one sends (encoded by tests/eventstream.py).
 
-The frames come as (frame, is a delta) pairs; two markers among them tell the server what to do instead of
-writing a frame: STALL (go silent for `stall_seconds`, then end the body) and RESET (reset the connection).
+The frames come as (frame, is a delta) pairs; three markers among them tell the server what to do instead of
+writing a frame: STALL (go silent for `stall_seconds`, then end the body), HOLD (wait until the test sets
+`release`, then go on) and RESET (reset the connection).
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ except ImportError:  # run as a script
         message_start_frame, message_stop_frame, metadata_frame, reasoning_frame,
     )
 
-__all__ = ["Stream", "InvokeStream", "HttpError", "STALL", "RESET", "converse_frames", "invoke_frames"]
+__all__ = ["Stream", "InvokeStream", "HttpError", "STALL", "HOLD", "RESET", "converse_frames", "invoke_frames"]
 
-STALL, RESET = object(), object()
+STALL, HOLD, RESET = object(), object(), object()
 _END = object()  # where the end of an answer starts: interruptions are checked there too
 
 
@@ -57,6 +58,8 @@ class Stream:
     stall_seconds: float = 30.0
     end_after: int | None = None  # after this many deltas: the body ends cleanly, no messageStop or metadata
     reset_after: int | None = None  # after this many deltas: the connection is reset (TCP RST)
+    hold_after: int | None = None  # after this many deltas: wait until `release` is set, then go on to the end
+    release: threading.Event = field(default_factory=threading.Event)
     # Filled in by the server while serving.
     frames_sent: int = 0
     sent_at: list[float] = field(default_factory=list)  # time.monotonic() as each delta was written
@@ -133,6 +136,8 @@ def converse_frames(stream: Stream, received_at: float):
             if stream.reset_after is not None and sent == min(stream.reset_after, total):
                 yield RESET, False
                 return
+            if stream.hold_after is not None and sent == min(stream.hold_after, total) and not stream.release.is_set():
+                yield HOLD, False
         if frame is not _END:
             sent += is_delta
             yield frame, is_delta

@@ -33,10 +33,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote
 
 try:
-    from .bedrock_answers import RESET, STALL, HttpError, InvokeStream, Stream, converse_frames, invoke_frames
+    from .bedrock_answers import HOLD, RESET, STALL, HttpError, InvokeStream, Stream, converse_frames, invoke_frames
     from .eventstream import LAST_CHUNK, error_response, http_chunk, stream_head
 except ImportError:  # run as a script
-    from bedrock_answers import RESET, STALL, HttpError, InvokeStream, Stream, converse_frames, invoke_frames
+    from bedrock_answers import HOLD, RESET, STALL, HttpError, InvokeStream, Stream, converse_frames, invoke_frames
     from eventstream import LAST_CHUNK, error_response, http_chunk, stream_head
 
 __all__ = ["Stream", "InvokeStream", "HttpError", "RecordedRequest", "BedrockTestServer"]
@@ -141,6 +141,10 @@ class _Handler(BaseHTTPRequestHandler):
                 if frame is STALL:
                     self._sleep(answer.stall_seconds)
                     break  # no messageStop: the response just ends
+                if frame is HOLD:
+                    while not answer.release.is_set():
+                        self._sleep(_SLEEP_SLICE)
+                    continue
                 self.wfile.write(http_chunk(frame))  # one write per frame: never split by us
                 answer.frames_sent += 1
                 if is_delta:

@@ -13,6 +13,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from chat.admin.attachments import HasAttachmentsFilter, MessageAttachmentsAdmin
 from chat.admin.filters import CreatedRangeFilter, ErrorCodeFilter, ModelKeyFilter, StopReasonFilter
 from chat.admin.history import ReadOnlyHistoryAdmin, preview, printable, status_badge
 from chat.admin.stream_details import StreamDetailsAdmin
@@ -25,7 +26,7 @@ from chat.models import Message
 
 
 @admin.register(Message)
-class MessageAdmin(StreamDetailsAdmin, ReadOnlyHistoryAdmin):
+class MessageAdmin(MessageAttachmentsAdmin, StreamDetailsAdmin, ReadOnlyHistoryAdmin):
     list_display = (
         "id", "user", "conversation_link", "model_column", "status_badge", "prompt_preview", "answer_preview",
         "input_tokens", "output_tokens", "ttft", "speed", "duration", "cost_column", "created",
@@ -33,6 +34,7 @@ class MessageAdmin(StreamDetailsAdmin, ReadOnlyHistoryAdmin):
     list_display_links = ("id", "prompt_preview")
     list_filter = (
         "status", StopReasonFilter, ModelKeyFilter, ("user", admin.RelatedOnlyFieldListFilter), CreatedRangeFilter, ErrorCodeFilter,
+        HasAttachmentsFilter,
     )
     search_fields = ("prompt", "response", "user__username")
     search_help_text = "Searches prompts, answers and usernames."
@@ -43,6 +45,7 @@ class MessageAdmin(StreamDetailsAdmin, ReadOnlyHistoryAdmin):
     fieldsets = (
         (None, {"fields": ("user", "conversation_link", "status_badge", "created", "finished")}),
         ("Prompt", {"fields": ("full_prompt", "system_prompt")}),
+        ("Attachments", {"fields": ("attachments_view",)}),
         ("Answer", {"fields": ("answer",)}),
         ("Model and parameters", {"fields": ("model_key", "model_id", "invoked_model_view", "provider", "parameters")}),
         ("Outcome", {"fields": ("stop_reason_view", "error_code", "error_text", "seq", "heartbeat_at")}),
@@ -55,7 +58,7 @@ class MessageAdmin(StreamDetailsAdmin, ReadOnlyHistoryAdmin):
         "conversation_link", "status_badge", "full_prompt", "system_prompt", "answer", "parameters", "ttft", "speed", "duration",
         "error_text",
         "stop_reason_view", "invoked_model_view", "cost_view", "answer_time", "server_latency",
-        "reasoning_view", "reasoning_kept", "citations_view", "guardrail_view",
+        "reasoning_view", "reasoning_kept", "citations_view", "guardrail_view", "attachments_view",
     ]
 
     def get_queryset(self, request):
@@ -163,6 +166,7 @@ class MessageAdmin(StreamDetailsAdmin, ReadOnlyHistoryAdmin):
             path("dashboard/", wrap(self.dashboard_view), name="chat_message_dashboard"),
             path("dashboard/spend.csv", wrap(self.spend_csv_view), name="chat_message_spend_csv"),
             *[path(f"export.{fmt}", wrap(self.export_view), {"fmt": fmt}, name=f"chat_message_export_{fmt}") for fmt in FORMATS],
+            *self.attachment_urls(),
             *super().get_urls(),
         ]
 

@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('auth', '0012_alter_user_first_name_max_length'),
-        ('chat', '0009_usage_index_cost'),
+        ('chat', '0010_attachments'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -1,5 +1,6 @@
 """The app's models, one module per concern; everything is importable from chat.models as before."""
 
+from chat.models.attachments import Attachment
 from chat.models.budgets import Budget, BudgetCounter, Reservation
 from chat.models.catalog import CatalogEntry
 from chat.models.conversations import TITLE_LENGTH, Conversation
@@ -8,6 +9,6 @@ from chat.models.turns import NOT_FOUND, checked_params, stale_before
 from chat.models.usage import UsageDay
 
 __all__ = [
-    "Budget", "BudgetCounter", "Reservation", "CatalogEntry", "Conversation", "Message", "TITLE_LENGTH",
+    "Attachment", "Budget", "BudgetCounter", "Reservation", "CatalogEntry", "Conversation", "Message", "TITLE_LENGTH",
     "CHECKPOINT_ROWS_PER_STATEMENT", "NOT_FOUND", "checked_params", "stale_before", "tokens_per_second", "UsageDay",
 ]

@@ -78,6 +78,15 @@ class CatalogEntry(models.Model):
         choices=[("", "automatic: as BEDROCK_PROMPT_CACHING says, for models known to cache"),
                  ("on", "on (for a model id we do not know, e.g. an application inference profile)"), ("off", "off")],
         help_text="Cache points after the system prompt and the earlier turns: a long conversation is billed as cache reads.")
+    takes_images = models.CharField(
+        max_length=4, blank=True, choices=[("", "as its model family says"), ("on", "on"), ("off", "off")],
+        help_text="Images (PNG, JPEG, GIF, WebP) in the prompt. Automatic: Claude 3 and later, Nova Lite/Pro/Premier, "
+                  "Llama 3.2 11B/90B and Llama 4, Pixtral; InvokeModel only for Claude; never the local model.")
+    takes_documents = models.CharField(
+        max_length=4, blank=True, choices=[("", "as its model family says"), ("on", "on"), ("off", "off")],
+        help_text="Documents in the prompt. Automatic: Converse models of the Anthropic, Nova, Llama 3+, Mistral, "
+                  "Command R and Jamba families (every format); Claude through InvokeModel and the local model "
+                  "(PDF and text formats only).")
     legacy_on = models.DateField(
         null=True, blank=True, help_text="When AWS marks the model legacy: the picker flags it from then on.")
     end_of_life_on = models.DateField(

@@ -7,6 +7,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from chat.models import usage
+from chat.models.attachments import Attachment
 from chat.models.conversations import Conversation
 from chat.pricing import amount_text
 from chat.models.turns import TurnQuerySetMixin
@@ -32,6 +33,10 @@ def tokens_per_second():
         default=None,
         output_field=FloatField(),
     )
+
+
+def user_turn(text: str, files: list | None) -> dict:
+    return {"role": "user", "text": text, "attachments": files} if files else {"role": "user", "text": text}
 
 
 class MessageQuerySet(TurnQuerySetMixin, models.QuerySet):
@@ -231,17 +236,19 @@ class Message(models.Model):
             Message.objects.filter(conversation_id=self.conversation_id, status=self.Status.COMPLETE, pk__lt=self.pk)
             .exclude(response="")
             .order_by("-pk")
-            .values_list("prompt", "response")
+            .values_list("pk", "prompt", "response")
         )
         turns, used = [], len(self.prompt)
-        for prompt, response in earlier:
+        for pk, prompt, response in earlier:
             used += len(prompt) + len(response)
             if used > char_budget:
                 break
-            turns.append((prompt, response))
+            turns.append((pk, prompt, response))
+        # Each user turn's files (which of them are sent again is the provider's choice: chat.providers.attached).
+        files = Attachment.objects.by_message([pk for pk, _, _ in turns] + [self.pk])
         messages = []
-        for prompt, response in reversed(turns):
-            messages.append({"role": "user", "text": prompt})
+        for pk, prompt, response in reversed(turns):
+            messages.append(user_turn(prompt, files.get(pk)))
             messages.append({"role": "assistant", "text": response})
-        messages.append({"role": "user", "text": self.prompt})
+        messages.append(user_turn(self.prompt, files.get(self.pk)))
         return messages

@@ -7,12 +7,16 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from chat.frames import FrameError, PromptFrame
+from chat import attachment_support
+from chat.file_types import DOCUMENT
+from chat.frames import MAX_DOCUMENTS_PER_TURN, MAX_IMAGES_PER_TURN, FrameError, PromptFrame
 from chat.params import ParamError, validate_params, with_reasoning
+from chat.models.attachments import Attachment
 from chat.models.conversations import Conversation
 from chat.providers import GenerationRequest
 
 NOT_FOUND = "No such message or conversation."
+NO_ATTACHMENT = "No such attachment."
 
 
 def stale_before():
@@ -50,10 +54,45 @@ def generation_request(message, model, params: dict) -> GenerationRequest:
         service_tier=model.service_tier or None,
         prompt_caching=model.prompt_caching,
         user_key=str(message.user_id),  # the local model's line serves users in turn
+        attachment_context_bytes=settings.ATTACHMENT_CONTEXT_BYTES,
+        attachment_formats=model.attachments.images + model.attachments.documents,
         # So Bedrock's invocation logs join our rows; ids fit the service model's pattern for values.
         request_metadata={"user_id": str(message.user_id), "conversation_id": str(message.conversation_id),
                           "message_id": str(message.pk)},
     )
+
+
+def checked_attachments(user, prompt: PromptFrame, model) -> list[Attachment]:
+    """The prompt's attachments, each the user's own (another user's, a removed one and a missing id all
+    look the same: not_found), at most Bedrock's 5 documents and 20 images, all of kinds and formats the
+    model takes (else unsupported_attachment naming the model): checked before anything is saved or sent."""
+    if not prompt.attachments:
+        return []
+    found = {attachment.pk: attachment for attachment in Attachment.objects.visible_to(user).filter(pk__in=prompt.attachments)}
+    if len(found) != len(prompt.attachments):
+        raise FrameError("not_found", NO_ATTACHMENT, prompt.request_id)
+    attachments = [found[pk] for pk in prompt.attachments]
+    documents = sum(attachment.kind == DOCUMENT for attachment in attachments)
+    if documents > MAX_DOCUMENTS_PER_TURN or len(attachments) - documents > MAX_IMAGES_PER_TURN:
+        raise FrameError("too_many_attachments", f"At most {MAX_DOCUMENTS_PER_TURN} documents and "
+                         f"{MAX_IMAGES_PER_TURN} images can go with one prompt.", prompt.request_id)
+    refused = attachment_support.refusal(model.label, model.attachments, attachments)
+    if refused:
+        raise FrameError("unsupported_attachment", refused, prompt.request_id)
+    return attachments
+
+
+def link_attachments(message, attachments: list[Attachment], request_id: str) -> None:
+    """Inside start_turn's transaction: an upload not sent yet becomes this message's; one already sent
+    with another message (Regenerate, or the same file asked about again) gets a second row sharing its file."""
+    if not attachments:
+        return
+    locked = list(Attachment.objects.select_for_update().filter(pk__in=[attachment.pk for attachment in attachments]))
+    if len(locked) != len(attachments):  # removed since it was checked
+        raise FrameError("not_found", NO_ATTACHMENT, request_id)
+    unsent = [attachment.pk for attachment in locked if attachment.message_id is None]
+    Attachment.objects.filter(pk__in=unsent).update(message=message, conversation=message.conversation)
+    Attachment.objects.bulk_create([attachment.shared_copy(message) for attachment in locked if attachment.message_id])
 
 
 class TurnQuerySetMixin:
@@ -93,6 +132,7 @@ class TurnQuerySetMixin:
         if model.status() == "retired":  # refused like an unknown model: nothing saved, nothing sent
             raise FrameError("model_retired", model.retired_message(), prompt.request_id)
         params = checked_params(prompt, model)
+        attachments = checked_attachments(user, prompt, model)
         self.check_limits(user, prompt.request_id)
         try:
             with transaction.atomic():
@@ -115,6 +155,7 @@ class TurnQuerySetMixin:
                     client_ip=client_ip,
                     user_agent=user_agent[:500],
                 )
+                link_attachments(message, attachments, prompt.request_id)
                 request = generation_request(message, model, params)
                 budgets.reserve(message, request, params)  # refused: nothing above is saved
         except IntegrityError:  # the same request id raced in from another socket

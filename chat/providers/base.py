@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 @dataclass(frozen=True)
 class GenerationRequest:
     model_id: str
-    # [{"role": "user" | "assistant", "text": "..."}], alternating, ending with the user. An assistant item
-    # may also carry "reasoning" ({"text", "signature"} or {"redacted": bytes}) for a provider that must send
-    # it back; with no tool use none does today (docs/protocol.md, "Reasoning in later turns").
+    # [{"role": "user" | "assistant", "text": "..."}], alternating, ending with the user. A user item may
+    # carry "attachments": [chat.providers.attached.AttachedFile] (this turn's and earlier turns' files).
+    # An assistant item may also carry "reasoning" ({"text", "signature"} or {"redacted": bytes}) for a
+    # provider that must send it back; with no tool use none does today (docs/protocol.md).
     messages: list[dict]
     params: dict = field(default_factory=dict)  # validated: max_tokens, temperature, top_p, top_k, stop_sequences
     system: str = ""
@@ -27,6 +28,13 @@ class GenerationRequest:
     prompt_caching: bool = False  # a cachePoint after the system prompt and the earlier turns
     request_metadata: dict[str, str] = field(default_factory=dict)  # at most 16 pairs, for invocation logs
     user_key: str = ""  # who asked: the local model's line serves users in turn
+    attachment_context_bytes: int = 0  # earlier turns' files sent again up to this (chat.providers.attached)
+    attachment_formats: tuple[str, ...] = ()  # the formats the model takes; earlier files in others are named only
+
+    @property
+    def attachments(self) -> list:
+        """This turn's files."""
+        return self.messages[-1].get("attachments") or [] if self.messages else []
 
 
 @dataclass(frozen=True)
@@ -117,6 +125,8 @@ ERROR_MESSAGES = {
     "connection_lost": "The connection to the model was lost in the middle of the answer.",
     # The request side words it per model: "<label> was retired on <date>. Pick another model."
     "model_retired": "This model has been retired. Pick another model.",
+    # The request side names the model and the file: "<label> does not take images. …"
+    "unsupported_attachment": "This model cannot take the attached files. Pick another model or remove them.",
     "internal": "Something went wrong on our side. The error has been logged.",
 }
 

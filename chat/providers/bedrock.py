@@ -160,8 +160,8 @@ async def stream_from_bedrock(call, stream_key: str, reader, name: str):
 
 class BedrockConverseProvider(Provider):
     async def stream(self, request: GenerationRequest):
-        arguments = converse_arguments(request)
-        call = lambda: bedrock_client().converse_stream(**arguments)  # noqa: E731
+        # The arguments are built in the worker thread: they read the attachments' files.
+        call = lambda: bedrock_client().converse_stream(**converse_arguments(request))  # noqa: E731
         async with aclosing(stream_from_bedrock(call, "stream", ConverseReader(), "bedrock-stream")) as items:
             async for item in items:
                 yield item

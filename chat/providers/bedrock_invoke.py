@@ -6,6 +6,7 @@ reads the family's chunks; the thread, cancellation and error mapping are the Co
 FAMILIES, at the end, is the one table of Bedrock model-id prefixes: the catalog asks it too.
 """
 
+import base64
 import json
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -13,6 +14,8 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from chat.bedrock_options import base_model_name, reasoning_fields
+from chat.file_types import CONTENT_TYPES, TEXT_FORMATS
+from chat.providers.attached import AttachedFile, plan, with_summary
 from chat.providers.base import (
     GenerationRequest,
     Provider,
@@ -55,15 +58,35 @@ class CohereCommandText:
             yield TextDelta(chunk["text"])
 
 
+def anthropic_block(file: AttachedFile) -> dict:
+    """An Anthropic messages image or document block: images and PDFs as base64, text formats as text."""
+    data = file.read()
+    if file.kind == "image":
+        return {"type": "image", "source": {"type": "base64", "media_type": CONTENT_TYPES[file.format],
+                                            "data": base64.b64encode(data).decode("ascii")}}
+    if file.format == "pdf":
+        source = {"type": "base64", "media_type": "application/pdf", "data": base64.b64encode(data).decode("ascii")}
+    elif file.format in TEXT_FORMATS:
+        source = {"type": "text", "media_type": "text/plain", "data": data.decode("utf-8", "replace")}
+    else:  # the catalog offers Claude through InvokeModel no other document format (chat.attachment_support)
+        raise ProviderError("unsupported_attachment")
+    return {"type": "document", "source": source, "title": file.name}
+
+
 class AnthropicMessages:
+    takes_attachments = True
+
     def request_body(self, request):
         names = {"temperature": "temperature", "top_p": "top_p", "top_k": "top_k", "stop_sequences": "stop_sequences"}
+        messages = []
+        for m, files in zip(request.messages, plan(request.messages, request.attachment_context_bytes, request.attachment_formats)):
+            blocks = [anthropic_block(file) for file in files.sent]  # before the text, as Anthropic advises
+            messages.append({"role": m["role"],
+                             "content": blocks + [{"type": "text", "text": with_summary(m["text"], files.summarised)}]})
         body = {
             "anthropic_version": "bedrock-2023-05-31",
             "max_tokens": request.params.get("max_tokens", settings.DEFAULT_MAX_TOKENS),  # required by the API
-            "messages": [
-                {"role": m["role"], "content": [{"type": "text", "text": m["text"]}]} for m in request.messages
-            ],
+            "messages": messages,
             **pick(request.params, names),
         }
         if request.system:
@@ -207,10 +230,12 @@ class InvokeReader:
 class BedrockInvokeProvider(Provider):
     async def stream(self, request: GenerationRequest):
         adapter = adapter_for(request.model_id)  # an unknown family fails here, before any call
-        body = json.dumps(adapter.request_body(request) | invoke_body_fields(request))
+        if request.attachments and not getattr(adapter, "takes_attachments", False):
+            raise ProviderError("unsupported_attachment")  # the catalog refuses these first; fail closed
         options = invoke_options(request)
 
-        def call():
+        def call():  # in the worker thread: the body reads the attachments' files
+            body = json.dumps(adapter.request_body(request) | invoke_body_fields(request))
             return bedrock_client().invoke_model_with_response_stream(
                 modelId=request.model_id, body=body, contentType="application/json", accept="application/json",
                 **options,

@@ -5,9 +5,17 @@ when it is set, so a request without options is the plain one.
 """
 
 import json
+import re
+import unicodedata
 
 from chat.bedrock_options import CACHE_POINT, INVOKE_ASYNC_GUARDRAIL, INVOKE_TRACE, reasoning_fields
+from chat.providers.attached import AttachedFile, plan, with_summary
 from chat.providers.base import GenerationRequest
+
+# DocumentBlock.name (the service model): 1 to 200 characters, only alphanumerics, single whitespace
+# characters, hyphens, parentheses and square brackets.
+DOCUMENT_NAME_MAX_CHARS = 200
+NOT_IN_DOCUMENT_NAMES = re.compile(r"[^A-Za-z0-9\s\-()\[\]]", re.ASCII)
 
 
 def converse_arguments(request: GenerationRequest) -> dict:
@@ -23,7 +31,7 @@ def converse_arguments(request: GenerationRequest) -> dict:
         inference["stopSequences"] = params["stop_sequences"]
     arguments = {
         "modelId": request.model_id,
-        "messages": [{"role": m["role"], "content": [{"text": m["text"]}]} for m in request.messages],
+        "messages": converse_messages(request),
         "inferenceConfig": inference,
     }
     if request.system:
@@ -35,6 +43,41 @@ def converse_arguments(request: GenerationRequest) -> dict:
     if additional:
         arguments["additionalModelRequestFields"] = additional
     return arguments | converse_options(request)
+
+
+def converse_messages(request: GenerationRequest) -> list[dict]:
+    """Each message's content: a user turn's documents and images (read from storage here, so this runs in
+    the worker thread) before its text; earlier files past the budget named in the text instead."""
+    names: set[str] = set()
+    messages = []
+    for message, files in zip(request.messages, plan(request.messages, request.attachment_context_bytes, request.attachment_formats)):
+        blocks = [attachment_block(file, names) for file in files.sent]
+        messages.append({"role": message["role"],
+                         "content": blocks + [{"text": with_summary(message["text"], files.summarised)}]})
+    return messages
+
+
+def attachment_block(file: AttachedFile, names: set[str]) -> dict:
+    source = {"bytes": file.read()}  # boto3 base64-encodes it
+    if file.kind == "image":
+        return {"image": {"format": file.format, "source": source}}
+    return {"document": {"format": file.format, "name": document_name(file.name, names), "source": source}}
+
+
+def document_name(name: str, taken: set[str]) -> str:
+    """The user's file name as Converse accepts it: without its extension (no dots allowed), accents
+    dropped, any other character a space, one space at most in a row, unique within the request."""
+    stem, dot, _extension = name.rpartition(".")
+    ascii_name = unicodedata.normalize("NFKD", stem if dot and stem else name).encode("ascii", "ignore").decode()
+    cleaned = " ".join(NOT_IN_DOCUMENT_NAMES.sub(" ", ascii_name).split())[:DOCUMENT_NAME_MAX_CHARS].strip()
+    cleaned = cleaned or "document"
+    candidate, number = cleaned, 2
+    while candidate in taken:
+        suffix = f" ({number})"
+        candidate = cleaned[:DOCUMENT_NAME_MAX_CHARS - len(suffix)].rstrip() + suffix
+        number += 1
+    taken.add(candidate)
+    return candidate
 
 
 def add_cache_points(arguments: dict) -> None:

@@ -11,6 +11,7 @@ from django.conf import settings
 
 from chat.providers import local_files
 from chat.providers.base import GenerationRequest, Provider, ProviderError, Queued, Started, StopReason, TextDelta, Usage
+from chat.providers.local_documents import with_document_text
 from chat.providers.threaded import relay_from_thread
 
 log = logging.getLogger(__name__)
@@ -202,7 +203,8 @@ class LocalProvider(Provider):
             except Exception as error:
                 log.exception("Could not load the local model %s", request.model_id)
                 raise ProviderError("local_model_error") from error
-            model.worker.run(Job(request, emit, cancelled))
+            # Documents become text here, in this worker thread (reading files and PDFs takes time).
+            model.worker.run(Job(with_document_text(request, settings.LOCAL_MODEL_CONTEXT), emit, cancelled))
 
         async with aclosing(relay_from_thread(produce, cancelled.set, name="local-model")) as items:
             async for item in items:

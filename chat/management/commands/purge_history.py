@@ -4,6 +4,9 @@ A conversation with a message still streaming is left alone: its run would write
 Each deleted conversation is recorded in Django's admin log (a DELETION entry naming this command),
 as done by the first superuser, since an admin log entry needs a user. The entry's label is
 "Conversation <id>", never the title, so the log keeps none of the deleted text.
+
+The files attached to the purged messages go with them (chat.models.attachments deletes a file once no
+row uses it, when the batch commits), and so do uploads never sent with a prompt that are older than the age.
 """
 
 import re
@@ -16,7 +19,7 @@ from django.db import transaction
 from django.db.models import Count, Exists, OuterRef
 from django.utils import timezone
 
-from chat.models import Conversation, Message
+from chat.models import Attachment, Conversation, Message
 
 BATCH = 500
 UNITS = {"h": "hours", "d": "days", "w": "weeks"}
@@ -45,13 +48,17 @@ class Command(BaseCommand):
         actor = get_user_model().objects.filter(is_superuser=True).order_by("pk").first()
         when = timezone.localtime(cutoff).strftime("%Y-%m-%d %H:%M %Z")
 
+        unsent = Attachment.objects.filter(message__isnull=True, created__lt=cutoff)
         if dry_run:
             conversations = purgeable.count()
             message_count = Message.objects.filter(conversation__in=purgeable).count()
+            attachment_count = Attachment.objects.filter(conversation__in=purgeable).count() + unsent.count()
             self.stdout.write(
                 f"Dry run: would delete {conversations} conversation(s) and {message_count} message(s) "
                 f"with no activity since {when} (older than {older_than}). Nothing was deleted."
             )
+            if attachment_count:
+                self.stdout.write(f"It would delete {attachment_count} attachment(s) and their files with them.")
             self._report_skipped(skipped)
             if conversations:
                 self.stdout.write(
@@ -67,6 +74,7 @@ class Command(BaseCommand):
             )
         change_message = f"Deleted by manage.py purge_history --older-than {older_than}: no activity since {when}."
         conversations = message_total = 0
+        attachment_total, _ = unsent.delete()  # uploads never sent: no conversation, nothing to log
         last_pk = 0
         while True:
             # Batches in primary-key order; each re-checks age and streaming inside its transaction.
@@ -86,7 +94,8 @@ class Command(BaseCommand):
                     action_flag=DELETION,
                     change_message=change_message,
                 )
-                Conversation.objects.filter(pk__in=ids).delete()
+                attachment_total += Attachment.objects.filter(conversation_id__in=ids).count()
+                Conversation.objects.filter(pk__in=ids).delete()  # cascades to messages and attachments
                 conversations += len(batch)
                 message_total += sum(count for _, _, count in batch)
 
@@ -94,6 +103,8 @@ class Command(BaseCommand):
             f"Deleted {conversations} conversation(s) and {message_total} message(s) "
             f"with no activity since {when} (older than {older_than})."
         )
+        if attachment_total:
+            self.stdout.write(f"Deleted {attachment_total} attachment(s) and their files (uploads never sent included).")
         self._report_skipped(skipped)
         if conversations:
             self.stdout.write(

@@ -13,7 +13,7 @@ class ApiError extends Error {
   }
 }
 
-function csrfToken() {
+export function csrfToken() {
   const meta = document.querySelector('meta[name="csrf-token"]')?.content;
   if (meta && meta !== 'NOTPROVIDED') return meta;
   return document.cookie.split('; ').find((c) => c.startsWith('csrftoken='))?.slice(10) ?? '';

@@ -5,6 +5,7 @@
 // Protocol: docs/protocol.md. Prompts are plain text; answers are sanitised markdown.
 
 import { initBudget } from './budget.js';
+import { initAttachInput } from './attach-input.js';
 import { initComposer } from './composer.js';
 import { closeConversation, newConversation, onPopState, openConversation, reopenFromUrl } from './conversation.js';
 import { checkSilentTurns, handleFrame, onSocketClosed, resume } from './frames.js';
@@ -17,6 +18,7 @@ import { updateControls } from './turns.js';
 
 followBottom(document.getElementById('turns'));
 initComposer();
+initAttachInput();
 initParams();
 initSidebar({ open: openConversation, close: closeConversation, start: newConversation });
 document.getElementById('model').addEventListener('change', () => {

@@ -1,6 +1,7 @@
 // Asking: the prompt box (Enter sends, Shift+Enter adds a line, Escape stops), Go and Stop, and the buttons on
 // each answer (Copy, Regenerate, a code block's Copy).
 
+import { attachmentsForPrompt, clearAttachments, giveBackAttachments } from './attachments.js';
 import { copyCode, copyWithFeedback } from './clipboard.js';
 import { config } from './config.js';
 import { phoneQuery } from './dom.js';
@@ -11,17 +12,22 @@ import { clearParamError, diffParams, readParams, showParamError } from './param
 import { scrollToBottom } from './scroll.js';
 import { isConnected, sendPrompt, sendStop } from './socket.js';
 import { showLive } from './turn.js';
+import { showTurnAttachments } from './turn-attachments.js';
 import { addTurn, current, finishTurn, turnByClient, updateControls } from './turns.js';
 
 const form = document.getElementById('composer');
 const prompt = document.getElementById('prompt');
 const turnsEl = document.getElementById('turns');
 
-function startPrompt(text, model, params) {
+// `attachments`: [{id, name, kind, format, size}], already uploaded; the prompt frame carries their ids.
+function startPrompt(text, model, params, attachments = []) {
   clearNotice();
   const turn = addTurn(text);
   turn.request = { text, conversation: current.conversation, model, params: params && Object.keys(params).length ? params : null };
-  turn.origin = { text, model, params: turn.request.params };
+  if (attachments.length) turn.request.attachments = attachments.map((a) => a.id);
+  turn.attachments = attachments;
+  turn.origin = { text, model, params: turn.request.params, attachments };
+  showTurnAttachments(turn, attachments);
   current.active = turn;
   turn.sentAt = performance.now();
   if (!sendPrompt(turn.clientId, turn.request)) {
@@ -43,9 +49,12 @@ function submitPrompt() {
     return;
   }
   clearParamError();
-  if (startPrompt(text, selectedModel(), diffParams(values, currentModel()))) {
+  const files = attachmentsForPrompt(currentModel());
+  if (files.problem) return; // said next to the files; nothing is sent and nothing is lost
+  if (startPrompt(text, selectedModel(), diffParams(values, currentModel()), files.attachments)) {
     prompt.value = '';
     autosize();
+    clearAttachments();
   }
 }
 
@@ -57,7 +66,7 @@ function regenerate(turn) {
   // A stored message records the parameters in full; send only what differs from the model's defaults.
   const entry = catalogEntry(model);
   if (turn.origin.stored && params && entry) params = diffParams(params, entry);
-  startPrompt(turn.origin.text, model, params);
+  startPrompt(turn.origin.text, model, params, turn.origin.attachments ?? []);
 }
 
 function requestStop() {
@@ -73,11 +82,12 @@ function requestStop() {
   updateControls();
 }
 
-// A refused prompt's text comes back into an empty prompt box.
-export function giveBackPrompt(text) {
+// A refused prompt's text (and files) come back into an empty prompt box.
+export function giveBackPrompt(text, attachments) {
   if (prompt.value.trim()) return;
   prompt.value = text;
   autosize();
+  giveBackAttachments(attachments);
 }
 
 function announceCopy(ok, what) {

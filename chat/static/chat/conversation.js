@@ -10,6 +10,7 @@ import { scrollToBottom } from './scroll.js';
 import { closeSidebar, findConversation, markActiveConversation, markStreamingConversations } from './sidebar.js';
 import { forgetAttaching, isConnected, sendAttach } from './socket.js';
 import { setReasoning } from './thinking.js';
+import { showTurnAttachments } from './turn-attachments.js';
 import { isFinished, outcomeInfo, outcomeKind, showLive, showOutcome, syncPhase } from './turn.js';
 import {
   addTurn, allTurns, background, current, forgetTurns, orphans, track, turnByClient, turnByMessage, updateControls,
@@ -100,7 +101,9 @@ function turnFromMessage(m, conversationId) {
   track(turn, m.id, conversationId);
   turn.model = m.model || null;
   if (m.model) turn.el.dataset.model = m.model;
-  turn.origin = { text: m.prompt, model: m.model || null, params: m.params || null, stored: true };
+  turn.attachments = Array.isArray(m.attachments) ? m.attachments : [];
+  turn.origin = { text: m.prompt, model: m.model || null, params: m.params || null, attachments: turn.attachments, stored: true };
+  showTurnAttachments(turn, turn.attachments);
   turn.text = m.response || '';
   setReasoning(turn, typeof m.reasoning === 'string' ? m.reasoning : '');
   if (m.status === 'streaming') {
@@ -150,7 +153,9 @@ function renderConversation(data) {
 function restoreInflight(saved) {
   const turn = addTurn(saved.prompt, saved.clientId);
   turn.request = requestFromRecord(saved);
-  turn.origin = { text: saved.prompt, model: saved.model ?? null, params: saved.params ?? null };
+  turn.attachments = saved.attachments ?? [];
+  turn.origin = { text: saved.prompt, model: saved.model ?? null, params: saved.params ?? null, attachments: turn.attachments };
+  showTurnAttachments(turn, turn.attachments);
   current.conversation = saved.conversation ?? null;
   current.active = turn;
   if (saved.messageId != null) {

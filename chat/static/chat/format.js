@@ -18,3 +18,11 @@ export function formatCost(cost) {
   const currency = typeof cost.currency === 'string' ? cost.currency : '';
   return currency === 'USD' || !currency ? `$${whole}.${fraction}` : `${whole}.${fraction} ${currency}`;
 }
+
+// A file's size in decimal units, as file browsers show it ("840 B", "12 kB", "4.5 MB").
+export function formatBytes(bytes) {
+  if (!Number.isFinite(bytes) || bytes < 0) return '';
+  if (bytes < 1000) return `${bytes} B`;
+  if (bytes < 1_000_000) return `${Math.round(bytes / 1000)} kB`;
+  return `${(bytes / 1_000_000).toFixed(1)} MB`;
+}

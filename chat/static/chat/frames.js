@@ -175,7 +175,7 @@ function onServerError(frame) {
 
 // A prompt the server refused before saving anything: give the text back, and point at a bad parameter.
 function refused(turn, code, detail) {
-  if (turn.request) giveBackPrompt(turn.request.text);
+  if (turn.request) giveBackPrompt(turn.request.text, turn.attachments);
   if (code === 'invalid_params') showParamError(/'(\w+)'/.exec(detail)?.[1] ?? null, detail);
 }
 

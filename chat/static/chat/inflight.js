@@ -13,6 +13,7 @@ export function readInflight() {
       && isId(record.messageId) && isId(record.conversation)
       && (record.model == null || typeof record.model === 'string')
       && (record.params == null || (typeof record.params === 'object' && !Array.isArray(record.params)))
+      && (record.attachments == null || (Array.isArray(record.attachments) && record.attachments.every((a) => isId(a?.id))))
     ) {
       return record;
     }
@@ -34,6 +35,7 @@ export function saveInflight(turn) {
       prompt: turn.request.text,
       model: turn.request.model,
       params: turn.request.params,
+      attachments: turn.attachments?.length ? turn.attachments : undefined, // what the turn shows, with their ids
     }));
   } catch {
     // Quota or privacy mode: nothing to do.
@@ -51,5 +53,7 @@ export function clearInflight(turn) {
 
 // The `prompt` request a saved record resends.
 export function requestFromRecord(saved) {
-  return { text: saved.prompt, conversation: saved.conversation ?? null, model: saved.model ?? null, params: saved.params ?? null };
+  const request = { text: saved.prompt, conversation: saved.conversation ?? null, model: saved.model ?? null, params: saved.params ?? null };
+  if (saved.attachments?.length) request.attachments = saved.attachments.map((a) => a.id);
+  return request;
 }

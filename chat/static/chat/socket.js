@@ -32,16 +32,18 @@ export function send(frame) {
   return true;
 }
 
-// `request` is {text, conversation, model, params}: a resend must be the same frame with the same id.
+// `request` is {text, conversation, model, params, attachments?}: a resend must be the same frame with the same id.
 export function sendPrompt(clientId, request) {
-  return send({
+  const frame = {
     type: 'prompt',
     id: clientId,
     text: request.text,
     conversation: request.conversation,
     model: request.model,
     params: request.params ?? {}, // only what differs from the model's defaults; {} means all defaults
-  });
+  };
+  if (request.attachments?.length) frame.attachments = request.attachments; // uploaded files' ids
+  return send(frame);
 }
 
 // `stop` is idempotent server-side; once per socket is enough.
