@@ -297,5 +297,8 @@ if OIDC_ENABLED:
                                if PASSWORD_LOGIN or not backend.endswith("ModelBackend")]
     AUTHENTICATION_BACKENDS.append("chat.oidc.backend.OidcBackend")
     AXES_WHITELIST_CALLABLE = "chat.oidc.views.is_provider_sign_in"
+    # "Log out" is a form whose answer redirects to the provider's end_session_endpoint: CSP's form-action
+    # governs that redirect too, so the provider's origin is allowed there.
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"].append(oidc_config.origin(OIDC_ISSUER))
     MIDDLEWARE.insert(MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
                       "chat.oidc.recheck.RecheckMiddleware")

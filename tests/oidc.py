@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from tests.servers import PROJECT, free_port
+from tests.servers import PROJECT, Daphne, app_env, free_port, manage
 
 PROVIDER_DIR = PROJECT / "tests" / "oidc_provider"
 USERS = {
@@ -83,6 +83,16 @@ class OidcProvider:
         return {"OIDC_ISSUER": self.issuer, "OIDC_CLIENT_ID": client[0], "OIDC_CLIENT_SECRET": client[1],
                 "OIDC_SCOPES": "openid email profile groups", "OIDC_STAFF_GROUPS": STAFF_GROUP,
                 "OIDC_PROVIDER_NAME": "Test IdP"} | more
+
+
+def start_app(provider: OidcProvider, tmp, **env: str) -> Daphne:
+    """A real daphne with single sign-on configured by its environment, on a port its client names."""
+    port = free_port()
+    client = provider.register_client(f"http://127.0.0.1:{port}")
+    app_environment = app_env(DATABASE_URL=f"sqlite:///{tmp / 'db.sqlite3'}", DATA_DIR=str(tmp), REDIS_URL="",
+                              **({"LOG_LEVEL": "WARNING"} | provider.env(client, **env)))
+    manage(app_environment, "migrate", "--noinput")
+    return Daphne(app_environment, tmp / "daphne.log", port=port).start()
 
 
 class Person:

@@ -9,8 +9,7 @@ import pytest
 import requests
 from websockets.exceptions import ConnectionClosed
 
-from tests.oidc import OidcProvider, Person
-from tests.servers import Daphne, app_env, free_port, manage
+from tests.oidc import OidcProvider, Person, start_app
 
 ENDED = {"type": "error", "id": None, "code": "unauthenticated", "detail": "Your session has ended. Please log in again."}
 
@@ -24,13 +23,7 @@ def provider():
 
 @pytest.fixture(scope="module")
 def app(provider, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("oidc-app")
-    port = free_port()
-    client = provider.register_client(f"http://127.0.0.1:{port}")
-    env = app_env(DATABASE_URL=f"sqlite:///{tmp / 'db.sqlite3'}", DATA_DIR=str(tmp), REDIS_URL="", LOG_LEVEL="WARNING",
-                  **provider.env(client, OIDC_RECHECK_SECONDS="1"))
-    manage(env, "migrate", "--noinput")
-    daphne = Daphne(env, tmp / "daphne.log", port=port).start()
+    daphne = start_app(provider, tmp_path_factory.mktemp("oidc-app"), OIDC_RECHECK_SECONDS="1")
     yield daphne
     daphne.stop()
 

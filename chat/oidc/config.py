@@ -26,6 +26,11 @@ def issuer(value: str) -> str:
     return value
 
 
+def origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def scopes(value: str) -> str:
     names = [name for name in re.split(r"[\s,]+", value) if name]
     if "openid" not in names:

@@ -32,11 +32,11 @@ const configuration = {
     registration: { enabled: true },  // open registration: a test process is the only client
     rpInitiatedLogout: {
       enabled: true,
-      // The confirmation real providers show, submitted at once so tests need not click it.
+      // The confirmation real providers show (Keycloak's "Do you want to log out?").
       logoutSource: async (ctx, form) => {
         ctx.body = `<!DOCTYPE html><html><head><title>Signing out</title></head><body>${form}
           <button id="logout-yes" type="submit" form="op.logoutForm" value="yes" name="logout">Yes, sign me out</button>
-          <script>document.getElementById('logout-yes').click();</script></body></html>`;
+          </body></html>`;
       },
     },
   },
