@@ -169,3 +169,10 @@ def test_logout_ends_the_provider_session_too(client, oidc):
     # The provider's session is over: signing in asks for the password again.
     page = person.at_provider(client.get("/oidc/authenticate/")["Location"])
     assert not page.is_redirect and 'name="password"' in page.text
+
+
+def test_a_discovery_document_of_another_issuer_is_refused(client, oidc, settings):
+    settings.OIDC_ISSUER = f"{oidc.issuer}/"  # its document names the issuer without the slash
+    response = client.get("/oidc/authenticate/")
+    assert response.status_code == 503
+    assert "names the issuer" in response.content.decode()
