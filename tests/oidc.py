@@ -70,11 +70,11 @@ class OidcProvider:
     def tamper_next_id_token(self) -> None:
         self.post("/test/tamper", {"mode": "claims"})
 
-    def register_client(self, app_url: str) -> tuple[str, str]:
-        """A client for an app at app_url (dynamic client registration, as an administrator registers one)."""
+    def register_client(self, *app_urls: str) -> tuple[str, str]:
+        """A client for an app at app_urls (dynamic client registration, as an administrator registers one)."""
         client = self.post("/reg", {
-            "redirect_uris": [f"{app_url}/oidc/callback/"],
-            "post_logout_redirect_uris": [f"{app_url}/accounts/login/"],
+            "redirect_uris": [f"{url}/oidc/callback/" for url in app_urls],
+            "post_logout_redirect_uris": [f"{url}/accounts/login/" for url in app_urls],
             "grant_types": ["authorization_code", "refresh_token"],
         })
         return client["client_id"], client["client_secret"]

@@ -49,6 +49,9 @@ const configuration = {
   pkce: { required: () => true },  // a client that does not send PKCE is refused
   // Refresh tokens without offline_access (as Keycloak issues them): the app re-checks its users with them.
   issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
+  // Every refresh spends its token and issues a new one; a spent token used again revokes the grant (as
+  // Keycloak's "Revoke Refresh Token" and Okta's rotation do): two app processes must not both spend one.
+  rotateRefreshToken: () => true,
   // First-party clients: the requested scopes are granted without a consent page.
   loadExistingGrant: async (ctx) => {
     const grant = new ctx.oidc.provider.Grant({ clientId: ctx.oidc.client.clientId, accountId: ctx.oidc.session.accountId });
