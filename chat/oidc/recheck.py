@@ -11,7 +11,9 @@ re-checked and last until they expire; the sign-in logs a warning then.
 
 import asyncio
 import logging
+import threading
 import time
+import weakref
 from importlib import import_module
 
 import requests
@@ -26,6 +28,20 @@ from chat import sessions
 from chat.oidc import discovery
 
 log = logging.getLogger(__name__)
+
+
+# One lock per session being re-checked in this process (a page request's thread and the sockets' task may
+# check one session at once); between processes, the session's row lock (PostgreSQL) does it.
+_locks: "weakref.WeakValueDictionary[str, threading.Lock]" = weakref.WeakValueDictionary()
+_locks_lock = threading.Lock()
+
+
+def _lock_for(session_key: str) -> threading.Lock:
+    with _locks_lock:
+        lock = _locks.get(session_key)
+        if lock is None:
+            lock = _locks[session_key] = threading.Lock()
+        return lock
 
 
 class Refused(Exception):
@@ -59,7 +75,12 @@ def recheck(session_key: str, session=None) -> bool:
     """Re-check one session if it is due: False when the provider refused it (the session is then deleted
     and its sockets end). `session`, the request's own session object, gets the new values too.
 
-    The session's row is locked meanwhile, so two processes never both spend one (rotating) refresh token."""
+    The session is locked meanwhile, so two threads or processes never both spend one (rotating) refresh token."""
+    with _lock_for(session_key):
+        return _recheck(session_key, session)
+
+
+def _recheck(session_key: str, session) -> bool:
     store_class = import_module(settings.SESSION_ENGINE).SessionStore
     with transaction.atomic():
         if "db" in settings.SESSION_ENGINE:
