@@ -17,7 +17,7 @@ LLAMA_WHEELS := $(HOME)/.cache/streamer/$(shell echo '$(LLAMA_PIN) $(LLAMA_CMAKE
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup run test browser clean
+.PHONY: setup run test browser oidc-provider clean
 
 setup: $(VENV)/.installed
 	$(BIN)/python manage.py migrate --noinput
@@ -53,7 +53,13 @@ browser:
 	    echo "==> Installing Debian's chromium for the browser tests"; \
 	    $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
-test: setup browser
+# The real OpenID Connect provider the sign-in tests run (tests/oidc_provider: oidc-provider from the npm
+# registry, exact versions from its package-lock.json), installed once.
+oidc-provider: tests/oidc_provider/node_modules/.package-lock.json
+tests/oidc_provider/node_modules/.package-lock.json: tests/oidc_provider/package-lock.json
+	cd tests/oidc_provider && npm ci --no-audit --no-fund
+
+test: setup browser oidc-provider
 	$(BIN)/python -m pytest
 
 clean:

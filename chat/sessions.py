@@ -79,6 +79,11 @@ class SessionCheck:
             _sockets.add(self)
         if multi_process():
             await _join_sessions_group()
+        if settings.OIDC_ENABLED:  # sessions signed in through the provider are re-checked there
+            from chat import loop_tasks
+            from chat.oidc import recheck
+
+            loop_tasks.ensure("oidc-recheck", recheck.forever)
 
     def unwatch(self) -> None:
         with _lock:
@@ -110,6 +115,18 @@ def end_sockets(*, session_hash: str | None = None, user_id: int | None = None) 
         ending = [socket for socket in _sockets if socket.key_hash == session_hash or socket.user_id == user_id]
     for socket in ending:
         socket.ended_elsewhere()
+
+
+def open_session_keys() -> set[str]:
+    """The sessions of this event loop's open sockets."""
+    loop = asyncio.get_running_loop()
+    with _lock:
+        return {socket.session_key for socket in _sockets if socket.loop is loop and socket.session_key}
+
+
+def end_session(session_key: str) -> None:
+    """End a session's sockets in every process (its caller deletes the session). Any thread."""
+    _end_everywhere(session_hash=key_hash(session_key))
 
 
 def _end_everywhere(**whose) -> None:

@@ -301,3 +301,46 @@ STORAGES = {
                     "directory_permissions_mode": 0o700},
     },
 }
+
+# Single sign-on with an OpenID Connect provider (chat/oidc, on mozilla-django-oidc; docs/deploy.md). Off
+# unless OIDC_ISSUER is set; then the login page offers "Sign in with OIDC_PROVIDER_NAME", and
+# PASSWORD_LOGIN=false takes the password form away (password POSTs, the admin's too, are refused).
+from chat.oidc import config as oidc_config  # noqa: E402 (this feature's block stays at the end)
+
+OIDC_ISSUER = oidc_config.issuer(env_str("OIDC_ISSUER", ""))
+OIDC_ENABLED = bool(OIDC_ISSUER)
+OIDC_RP_CLIENT_ID = env_str("OIDC_CLIENT_ID", "").strip()
+OIDC_RP_CLIENT_SECRET = env_str("OIDC_CLIENT_SECRET", "").strip()
+if OIDC_ENABLED and not (OIDC_RP_CLIENT_ID and OIDC_RP_CLIENT_SECRET):
+    raise ImproperlyConfigured("OIDC_ISSUER is set: set OIDC_CLIENT_ID and OIDC_CLIENT_SECRET too (the provider's client)")
+if not OIDC_ENABLED and (OIDC_RP_CLIENT_ID or OIDC_RP_CLIENT_SECRET):
+    raise ImproperlyConfigured("OIDC_CLIENT_ID/OIDC_CLIENT_SECRET are set without OIDC_ISSUER")
+OIDC_RP_SCOPES = oidc_config.scopes(env_str("OIDC_SCOPES", "openid email profile"))
+OIDC_GROUPS_CLAIM = oidc_config.claim_name("OIDC_GROUPS_CLAIM", env_str("OIDC_GROUPS_CLAIM", "groups"))
+OIDC_USERNAME_CLAIM = oidc_config.claim_name("OIDC_USERNAME_CLAIM", env_str("OIDC_USERNAME_CLAIM", "preferred_username"))
+OIDC_STAFF_GROUPS = env_list("OIDC_STAFF_GROUPS", "")
+OIDC_PROVIDER_NAME = oidc_config.provider_name(env_str("OIDC_PROVIDER_NAME", "SSO"))
+PASSWORD_LOGIN = env_bool("PASSWORD_LOGIN", True)
+if not PASSWORD_LOGIN and not OIDC_ENABLED:
+    raise ImproperlyConfigured("PASSWORD_LOGIN=false needs OIDC_ISSUER: nobody could sign in")
+# How often a signed-in session is re-checked with the provider (its refresh token); a refusal (the user
+# removed or disabled there) ends the session and its sockets (chat.oidc.recheck).
+OIDC_RECHECK_SECONDS = env_float("OIDC_RECHECK_SECONDS", 300.0, minimum=1.0)
+OIDC_SIGN_ALGORITHMS = oidc_config.SIGN_ALGORITHMS
+OIDC_CLOCK_LEEWAY_SECONDS = 60
+# mozilla-django-oidc's own settings: PKCE, nonce and state always on; the client secret sent as HTTP Basic.
+OIDC_USE_PKCE = True
+OIDC_USE_NONCE = True
+OIDC_TOKEN_USE_BASIC_AUTH = True
+OIDC_TIMEOUT = 10
+LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/?sso=failed"
+if OIDC_ENABLED:
+    AUTHENTICATION_BACKENDS = [backend for backend in AUTHENTICATION_BACKENDS
+                               if PASSWORD_LOGIN or not backend.endswith("ModelBackend")]
+    AUTHENTICATION_BACKENDS.append("chat.oidc.backend.OidcBackend")
+    AXES_WHITELIST_CALLABLE = "chat.oidc.views.is_provider_sign_in"
+    # "Log out" is a form whose answer redirects to the provider's end_session_endpoint: CSP's form-action
+    # governs that redirect too, so the provider's origin is allowed there.
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"].append(oidc_config.origin(OIDC_ISSUER))
+    MIDDLEWARE.insert(MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+                      "chat.oidc.recheck.RecheckMiddleware")

@@ -44,14 +44,15 @@ def app_env(**overrides: str) -> dict:
 class Daphne:
     """One daphne process serving streamer.asgi, as `make run` starts it (through streamer.server)."""
 
-    def __init__(self, env: dict, log_path: Path | None = None):
+    def __init__(self, env: dict, log_path: Path | None = None, port: int | None = None):
         self.env = env
         self.log_path = log_path
         self.process = None
         self.port = None
+        self.fixed_port = port  # known before it starts (an OIDC client's redirect URI names it)
 
     def start(self) -> "Daphne":
-        self.port = free_port()
+        self.port = self.fixed_port or free_port()
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(
             [sys.executable, "-m", "streamer.server", "-b", "127.0.0.1", "-p", str(self.port), "streamer.asgi:application"],

@@ -16,3 +16,10 @@ export function goToLogin() {
   clearInflight(); // a prompt not yet started belongs to the session that ended, not to whoever logs in next
   location.assign(loginHref());
 }
+
+// Logging out on this page ends its socket too (the server says `unauthenticated`): the logout's own answer,
+// the login page or the identity provider's logout page (single sign-on), must win over goToLogin's.
+document.querySelector('.logout-form')?.addEventListener('submit', () => {
+  leaving = true;
+  clearInflight();
+});
