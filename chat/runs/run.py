@@ -57,6 +57,7 @@ class Run:
         # Whether a socket of another process watches: only then do frames go over Redis. Such a socket
         # subscribes before it asks this process for a snapshot or a stop, and the ask sets this.
         self.watched_elsewhere = False
+        self.announcing: asyncio.Future | None = None  # making it reachable from other processes (announce)
 
     @property
     def seq(self) -> int:
@@ -89,6 +90,12 @@ class Run:
         self.task.add_done_callback(lambda _task: RUNS.pop(self.message.pk, None))
         return self
 
+    async def announce(self) -> None:
+        """Make the run reachable from other processes (stop, snapshot). Called once it has started, so the
+        model is not kept waiting for Redis; its end waits for this, so a withdraw never comes first."""
+        self.announcing = asyncio.ensure_future(control.announce(self))
+        await asyncio.shield(self.announcing)
+
     def stop(self) -> None:
         """Cancel the stream; the partial text is saved as `stopped`."""
         if self._stop_requested or self._finishing:
@@ -110,6 +117,8 @@ class Run:
         await self._save(duration_ms=duration_ms, **outcome)
         self.done_frame = self.message.done_frame()
         await self._publish(self.done_frame)
+        if self.announcing is not None:
+            await asyncio.gather(self.announcing, return_exceptions=True)
         await control.withdraw(self.message.pk)
 
     async def _generate(self, started: float) -> dict:
