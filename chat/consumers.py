@@ -142,7 +142,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             run.start()  # whatever happened to this socket, the saved prompt gets its answer
         # After the start: other processes can reach the run (stop, snapshot) a Redis round trip later, as
         # they could only once it was announced before, but the model is not kept waiting for it.
-        await run.announce()
+        run.announce()
 
     async def on_stop(self, frame: dict):
         message = await self.owned_message(parse_message_id(frame))

@@ -90,11 +90,18 @@ class Run:
         self.task.add_done_callback(lambda _task: RUNS.pop(self.message.pk, None))
         return self
 
-    async def announce(self) -> None:
-        """Make the run reachable from other processes (stop, snapshot). Called once it has started, so the
-        model is not kept waiting for Redis; its end waits for this, so a withdraw never comes first."""
-        self.announcing = asyncio.ensure_future(control.announce(self))
-        await asyncio.shield(self.announcing)
+    def announce(self) -> None:
+        """Make the run reachable from other processes (stop, snapshot), in the background once it has
+        started: neither the model nor the socket's next frame waits for Redis. Its end waits for this, so
+        a withdraw never comes first."""
+        self.announcing = asyncio.ensure_future(self._announce())
+
+    async def _announce(self) -> None:
+        try:
+            await control.announce(self)
+        except Exception:
+            # Its own process still stops and snapshots it; other processes settle it from the database.
+            log.exception("Announcing the run of message %s to other processes failed", self.message.pk)
 
     def stop(self) -> None:
         """Cancel the stream; the partial text is saved as `stopped`."""
