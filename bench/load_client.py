@@ -195,6 +195,7 @@ async def main(config: dict, result_path: str):
         "stream_seconds": end - go,
         "client_cpu": cpu,
         "queued": sum(1 for c in connected if c.queued),
+        "first_delta": len(extra),  # answers whose first delta came within the time limit (the +TTFD figures' count)
     }
     with open(result_path, "w") as out:
         json.dump(result, out)
