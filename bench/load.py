@@ -4,6 +4,7 @@
     .venv/bin/python bench/load.py --quick           # a smoke run: about 1 minute
     .venv/bin/python bench/load.py --clients 10,100 --deltas 200 --interval-ms 20 --setups sqlite1,pg2,floor
     .venv/bin/python bench/load.py --setups sqlite1 --clients 100 --profile sqlite1:100  # py-spy (installed apart)
+    .venv/bin/python bench/load.py --burst 1,50,1000 --rounds 5 --before ../other-checkout  # bench/load_burst.py
 
 Starts everything it needs on 127.0.0.1 and stops it all at the end:
 - bench/load_bedrock.py: a Bedrock-compatible ConverseStream server sending D deltas per answer, one each
@@ -41,6 +42,7 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
+from bench.load_burst import report_bursts, run_bursts  # noqa: E402
 from bench.load_profile import summarize  # noqa: E402
 from bench.load_report import (  # noqa: E402
     RssSampler, cpu_seconds, fmt, machine_busy_seconds, report, status_kb, upstream_stats,
@@ -176,7 +178,13 @@ def main():
                         help="an extra environment variable for the servers, for experiments (repeatable)")
     parser.add_argument("--profile", action="append", default=[], metavar="SETUP:C",
                         help="py-spy the server process(es) of this run while it streams (needs py-spy; repeatable)")
+    parser.add_argument("--burst", metavar="N,N,…", help="the burst case instead (bench/load_burst.py): N prompts at "
+                        "once, time to first delta; default 5 deltas each 20 ms, setups sqlite1")
+    parser.add_argument("--rounds", type=int, default=3, help="burst: rounds, each running every N on every checkout")
+    parser.add_argument("--before", type=Path, help="burst: another checkout to compare with (same database schema)")
     args = parser.parse_args()
+    if args.burst:
+        return burst_main(args, parser)
     if args.quick:
         args.clients, args.deltas = "5,20", 50
     clients = [int(c) for c in args.clients.split(",")]
@@ -224,6 +232,52 @@ def main():
             except Exception as error:  # noqa: BLE001 - clean up the rest anyway
                 print(f"cleanup of {setup.name} failed: {error}", file=sys.stderr)
     report(rows, args, answer_seconds)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+    print(f"\ntotal {time.monotonic() - started:.0f} s")
+
+
+def burst_main(args, parser):
+    """bench/load.py --burst: see bench/load_burst.py."""
+    counts = [int(c) for c in args.burst.split(",")]
+    setups = [s.strip() for s in (args.setups if args.setups != parser.get_default("setups") else "sqlite1").split(",")]
+    if set(setups) - {"sqlite1", "pg2"}:
+        parser.error("--burst runs the app's setups: sqlite1, pg2")
+    deltas = args.deltas if args.deltas != parser.get_default("deltas") else 5
+    checkouts = [("after", PROJECT)]
+    if args.before:
+        if not (args.before / "manage.py").exists():
+            parser.error(f"--before {args.before}: not a checkout of this project")
+        checkouts.insert(0, ("before", args.before.resolve()))
+    timeout = args.timeout or 15 * deltas * args.interval_ms / 1000 + 30
+    raise_nofile()
+    workdir = Path(tempfile.mkdtemp(prefix="streamer-burst-"))
+    revisions = {label: subprocess.run(["git", "describe", "--always", "--dirty"], cwd=path, capture_output=True,
+                                       text=True).stdout.strip() or "?" for label, path in checkouts}
+    print(f"Streamer burst benchmark: {os.cpu_count()} cores; N = {counts}; {args.rounds} rounds; answers of {deltas} "
+          f"deltas every {args.interval_ms:g} ms; setups {setups}; checkouts {revisions}; logs in {workdir}", flush=True)
+    bedrock = Helper("load_bedrock.py", ["--deltas", str(deltas), "--interval-ms", str(args.interval_ms)],
+                     app_env(), workdir / "bedrock.log")
+    prepared: list[Setup] = []
+    started = time.monotonic()
+    try:
+        bedrock.start()
+        for name in setups:
+            kind = {"sqlite1": Sqlite1, "pg2": lambda *a, **k: Pg2(*a, redis_db=args.redis_db, **k)}[name]
+            setup = kind(f"http://127.0.0.1:{bedrock.port}", workdir, max(counts),
+                         extra_env=dict(item.split("=", 1) for item in args.env))
+            prepared.append(setup)
+            setup.prepare()
+        rows = run_bursts(prepared, counts, args.rounds, checkouts, deltas, timeout, run_client)
+    finally:
+        bedrock.stop()
+        for setup in prepared:
+            try:
+                setup.cleanup()
+            except Exception as error:  # noqa: BLE001 - clean up the rest anyway
+                print(f"cleanup of {setup.name} failed: {error}", file=sys.stderr)
+    print(f"machine: {os.getloadavg()[0]:.1f} load average at the end (2 cores here are shared: compare medians)")
+    report_bursts(rows, args.rounds)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     print(f"\ntotal {time.monotonic() - started:.0f} s")

@@ -49,6 +49,7 @@ class Client:
         self.latencies: list[float] = []
         self.extra_ttfd = None  # our time to first delta minus the upstream's own (arrival -> first send)
         self.first_at = None
+        self.queued = 0  # `queued` frames: the server said it was saturated
 
     async def open(self, semaphore: asyncio.Semaphore, timeout: float):
         async with semaphore:
@@ -83,7 +84,9 @@ class Client:
             elif kind == "error":
                 self.error = f"error frame: {frame.get('code')}"
                 return
-            # started / queued: nothing to measure
+            elif kind == "queued":
+                self.queued += 1
+            # started: nothing to measure
 
     def on_delta(self, frame: dict, now: float):
         seq = frame["seq"]
@@ -191,6 +194,8 @@ async def main(config: dict, result_path: str):
         "peak_streaming": peak_overlap([(c.first_at, c.done_at or end) for c in connected if c.first_at]),
         "stream_seconds": end - go,
         "client_cpu": cpu,
+        "queued": sum(1 for c in connected if c.queued),
+        "first_delta": len(extra),  # answers whose first delta came within the time limit (the +TTFD figures' count)
     }
     with open(result_path, "w") as out:
         json.dump(result, out)

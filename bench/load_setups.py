@@ -111,11 +111,12 @@ class Setup:
     def after_migrate(self):
         pass
 
-    def start_servers(self, run: str) -> list[Server]:
+    def start_servers(self, run: str, project: Path = PROJECT) -> list[Server]:
+        """This setup's servers, running the code of `project` (this checkout, or another to compare with)."""
         servers = []
         try:
             for index in range(self.processes):
-                daphne = Daphne(self.env, self.workdir / f"daphne-{run}-{index}.log").start()
+                daphne = Daphne(self.env, self.workdir / f"daphne-{run}-{index}.log", project).start()
                 servers.append(Server(daphne, f"ws://127.0.0.1:{daphne.port}/ws/chat/"))
         except Exception:
             for server in servers:
@@ -210,6 +211,6 @@ class Floor(Setup):
     def prepare(self):
         self.cookies = [""] * self.users  # no auth on the floor
 
-    def start_servers(self, run: str) -> list[Server]:
+    def start_servers(self, run: str, project: Path = PROJECT) -> list[Server]:
         helper = Helper("load_floor.py", [], self.env, self.workdir / f"floor-{run}.log").start()
         return [Server(helper, f"ws://127.0.0.1:{helper.port}/")]

@@ -2,6 +2,8 @@
 
 import importlib.util
 import logging
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -154,8 +156,31 @@ def built_in_models() -> list[CatalogModel]:
     return models
 
 
+# Within read_once(), in its thread: the models read by the first available_models() call.
+_read_once = threading.local()
+
+
+@contextmanager
+def read_once():
+    """Within it, this thread reads the catalog from the database once: a batch of prompts (chat.intake)
+    shares one read, still as fresh as the batch."""
+    _read_once.active, _read_once.models = True, None
+    try:
+        yield
+    finally:
+        _read_once.active, _read_once.models = False, None
+
+
 def available_models() -> list[CatalogModel]:
     """Built-in models first (the default first of all), then staff's; a staff entry with a built-in key replaces it."""
+    if not getattr(_read_once, "active", False):
+        return read_models()
+    if _read_once.models is None:
+        _read_once.models = read_models()
+    return list(_read_once.models)
+
+
+def read_models() -> list[CatalogModel]:
     from chat.models import CatalogEntry
 
     models = {model.key: model for model in built_in_models()}

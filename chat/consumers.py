@@ -4,12 +4,13 @@ first passes the socket's limits (chat.socket_limits) and, if it starts or touch
 session still holds an active user (chat.sessions)."""
 
 import logging
+import time
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from chat import runs, sessions
+from chat import intake, runs, sessions
 from chat.frames import FrameError, decode, parse_after, parse_message_id, parse_prompt, request_id_of
 from chat.models import Message
 from chat.providers import ERROR_MESSAGES
@@ -67,7 +68,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             handler = handlers.get(frame_type) if isinstance(frame_type, str) else None
             if handler is None:
                 raise FrameError("unknown_type", "Unknown frame type. Use 'prompt', 'stop' or 'attach'.", request_id_of(frame))
-            if not await self.session_check.is_live():
+            # A prompt's session check is made in the same trip to the database as its save (chat.intake).
+            if frame_type != "prompt" and not await self.session_check.is_live():
                 return await self.end_session()
             await handler(frame)
         except FrameError as error:
@@ -119,18 +121,28 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def on_prompt(self, frame: dict):
         prompt = parse_prompt(frame)
-        message, request = await database_sync_to_async(Message.objects.start_turn)(
-            user=self.user, prompt=prompt, client_ip=self.client_ip(), user_agent=self.header("user-agent"))
+        session_due, checked_at = self.session_check.due(), time.monotonic()
+        pending = intake.Pending(user=self.user, prompt=prompt, client_ip=self.client_ip(),
+                                 user_agent=self.header("user-agent"), session=self.session_check if session_due else None)
+        try:
+            # Saved in the next batch of this process's prompts (Message.objects.start_turn), with the session check.
+            message, request = await intake.intake().start_turn(pending, lambda ahead: self.send_queued(prompt.request_id, ahead))
+        except intake.SessionEnded:
+            return await self.end_session()
+        if session_due:
+            self.session_check.held(checked_at)
         if request is None:  # a resent prompt (the client lost its socket before `started`): no second turn
             await self.send_started(prompt.request_id, message)
             return await self.watcher.attach(message, None)
         run = runs.create_run(message, request)
         try:
-            await runs.announce(run)
             await self.watcher.watch(message.pk)
             await self.send_started(prompt.request_id, message)
         finally:
             run.start()  # whatever happened to this socket, the saved prompt gets its answer
+        # After the start: other processes can reach the run (stop, snapshot) a Redis round trip later, as
+        # they could only once it was announced before, but the model is not kept waiting for it.
+        run.announce()
 
     async def on_stop(self, frame: dict):
         message = await self.owned_message(parse_message_id(frame))
@@ -149,6 +161,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def on_attach(self, frame: dict):
         message_id, after = parse_message_id(frame), parse_after(frame)
         await self.watcher.attach(await self.owned_message(message_id), after)
+
+    async def send_queued(self, request_id: str, ahead: int):
+        """The process is saturated: `ahead` prompts wait to be saved before this one (docs/protocol.md)."""
+        await self.send_frame({"type": "queued", "id": request_id, "position": ahead})
 
     async def send_started(self, request_id: str, message: Message):
         await self.send_frame(

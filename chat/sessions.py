@@ -89,12 +89,21 @@ class SessionCheck:
         with _lock:
             _sockets.discard(self)
 
+    def due(self) -> bool:
+        """Whether the last verdict is too old to trust (a prompt's check is made with its save: chat.intake)."""
+        return time.monotonic() - self.checked_at >= settings.SESSION_RECHECK_SECONDS
+
+    def held(self, checked_at: float) -> None:
+        """The session was found live, as of `checked_at` (time.monotonic())."""
+        self.checked_at = max(self.checked_at, checked_at)
+
     async def is_live(self) -> bool:
-        if time.monotonic() - self.checked_at < settings.SESSION_RECHECK_SECONDS:
+        if not self.due():
             return True
+        checked_at = time.monotonic()
         live = await database_sync_to_async(session_holds)(self.session_key, self.user_id)
         if live:
-            self.checked_at = time.monotonic()
+            self.held(checked_at)
         return live
 
     def ended_elsewhere(self) -> None:

@@ -344,3 +344,9 @@ if OIDC_ENABLED:
     CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"].append(oidc_config.origin(OIDC_ISSUER))
     MIDDLEWARE.insert(MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
                       "chat.oidc.recheck.RecheckMiddleware")
+
+# A burst of prompts (chat.intake, issue #16): the prompts waiting in a process are saved together, at most
+# this many in one transaction; a prompt with at least PROMPT_QUEUED_AT prompts ahead of it in that line is
+# told so with a `queued` frame (the process is saturated).
+PROMPT_BATCH_MAX = env_int("PROMPT_BATCH_MAX", 10, minimum=1)
+PROMPT_QUEUED_AT = env_int("PROMPT_QUEUED_AT", 50, minimum=1)

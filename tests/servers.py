@@ -44,9 +44,10 @@ def app_env(**overrides: str) -> dict:
 class Daphne:
     """One daphne process serving streamer.asgi, as `make run` starts it (through streamer.server)."""
 
-    def __init__(self, env: dict, log_path: Path | None = None, port: int | None = None):
+    def __init__(self, env: dict, log_path: Path | None = None, port: int | None = None, project: Path = PROJECT):
         self.env = env
         self.log_path = log_path
+        self.project = project  # the checkout served (the load benchmark compares two)
         self.process = None
         self.port = None
         self.fixed_port = port  # known before it starts (an OIDC client's redirect URI names it)
@@ -56,7 +57,7 @@ class Daphne:
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(
             [sys.executable, "-m", "streamer.server", "-b", "127.0.0.1", "-p", str(self.port), "streamer.asgi:application"],
-            cwd=PROJECT, env=self.env, stdout=log, stderr=log,
+            cwd=self.project, env=self.env, stdout=log, stderr=log,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

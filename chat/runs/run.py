@@ -57,6 +57,7 @@ class Run:
         # Whether a socket of another process watches: only then do frames go over Redis. Such a socket
         # subscribes before it asks this process for a snapshot or a stop, and the ask sets this.
         self.watched_elsewhere = False
+        self.announcing: asyncio.Future | None = None  # making it reachable from other processes (announce)
 
     @property
     def seq(self) -> int:
@@ -89,6 +90,19 @@ class Run:
         self.task.add_done_callback(lambda _task: RUNS.pop(self.message.pk, None))
         return self
 
+    def announce(self) -> None:
+        """Make the run reachable from other processes (stop, snapshot), in the background once it has
+        started: neither the model nor the socket's next frame waits for Redis. Its end waits for this, so
+        a withdraw never comes first."""
+        self.announcing = asyncio.ensure_future(self._announce())
+
+    async def _announce(self) -> None:
+        try:
+            await control.announce(self)
+        except Exception:
+            # Its own process still stops and snapshots it; other processes settle it from the database.
+            log.exception("Announcing the run of message %s to other processes failed", self.message.pk)
+
     def stop(self) -> None:
         """Cancel the stream; the partial text is saved as `stopped`."""
         if self._stop_requested or self._finishing:
@@ -110,6 +124,8 @@ class Run:
         await self._save(duration_ms=duration_ms, **outcome)
         self.done_frame = self.message.done_frame()
         await self._publish(self.done_frame)
+        if self.announcing is not None:
+            await asyncio.gather(self.announcing, return_exceptions=True)
         await control.withdraw(self.message.pk)
 
     async def _generate(self, started: float) -> dict:

@@ -49,6 +49,7 @@ function onStarted(frame) {
   // A resent prompt is answered by `started` too, then a `snapshot` of the text so far.
   turn.conversation = frame.conversation ?? turn.request?.conversation ?? null;
   turn.reconnecting = false;
+  turn.queued = false; // saved at last: a `queued` before `started` was the server's line, not the model's
   saveInflight(turn);
   turn.el.dataset.status = 'streaming';
   if (turn.stopRequested) {
@@ -59,9 +60,10 @@ function onStarted(frame) {
   }
 }
 
-// The model answers one prompt at a time; say where this one stands in line.
+// The model answers one prompt at a time, or (with `id`, before `started`) the server is saturated and the prompt
+// waits to be saved; say where this one stands in line.
 function onQueued(frame) {
-  const turn = turnByMessage(frame.message);
+  const turn = frame.message != null ? turnByMessage(frame.message) : turnByClient(frame.id);
   if (!turn || isFinished(turn) || turn.stopRequested) return;
   turn.lastFrameAt = performance.now();
   const ahead = frame.position === 1 ? '1 answer' : `${frame.position} answers`;

@@ -1,0 +1,130 @@
+"""A burst of prompts, saved in batches (issue #16).
+
+Every prompt's row is saved before its model is called (crash safety), and all of a process's database
+work used to queue on asgiref's one database thread: a prompt was one hop there, with its session check
+another, each opening and closing a connection (on SQLite, closing the last connection to a WAL
+database checkpoints it and waits for the disk) and committing on its own. At 50 prompts sent at once
+the last one waited for 49 such hops before its model was called.
+
+Here the prompts waiting in a process (an event loop) are saved together: one hop to the database thread,
+one connection, one transaction with a savepoint per prompt (one prompt's failure is its own), the catalog
+read once per batch, and the sockets' session checks in the same hop. A prompt arriving while a batch is
+being saved waits for the next one, which takes every prompt waiting then (up to PROMPT_BATCH_MAX). The
+limits are still counted in the database, inside the batch's transaction, so a user's two prompts in one
+batch count each other, and other processes count them all once the batch is committed, as before.
+
+A prompt with PROMPT_QUEUED_AT or more prompts ahead of it in the line gets a `queued` frame naming its
+request (docs/protocol.md): the process is saturated, and the user is told rather than left in silence.
+"""
+
+import asyncio
+import logging
+import weakref
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.db import transaction
+
+from chat import catalog, sessions
+from chat.frames import PromptFrame
+from chat.models import Message
+
+log = logging.getLogger(__name__)
+
+class SessionEnded(Exception):
+    """The socket's session no longer holds its user: nothing was saved."""
+
+
+@dataclass
+class Pending:
+    """One prompt waiting to be saved."""
+
+    user: object
+    prompt: PromptFrame
+    client_ip: str | None
+    user_agent: str
+    session: "sessions.SessionCheck | None"  # its check is due: made in the same trip
+    future: asyncio.Future = field(repr=False, default=None)
+
+
+class Intake:
+    """The line of prompts of one event loop, and the task saving them batch by batch."""
+
+    def __init__(self):
+        self.waiting: deque[Pending] = deque()
+        self.saving = 0  # prompts in the batch being saved now
+        self.worker: asyncio.Task | None = None
+
+    async def start_turn(self, pending: Pending, on_queued: Callable[[int], Awaitable]) -> tuple:
+        """Save the prompt (Message.objects.start_turn) in the next batch; returns (message, request) or
+        raises what start_turn raised (FrameError), or SessionEnded."""
+        loop = asyncio.get_running_loop()
+        pending.future = loop.create_future()
+        ahead = self.saving + len(self.waiting)
+        self.waiting.append(pending)
+        if self.worker is None or self.worker.done():
+            self.worker = loop.create_task(self._save_while_waiting(), name="prompt-intake")
+        if ahead >= settings.PROMPT_QUEUED_AT:
+            await on_queued(ahead)
+        return await pending.future
+
+    async def _save_while_waiting(self):
+        while self.waiting:
+            batch = [self.waiting.popleft() for _ in range(min(len(self.waiting), settings.PROMPT_BATCH_MAX))]
+            self.saving = len(batch)
+            try:
+                outcomes = await database_sync_to_async(save_batch)(batch)
+            except BaseException as error:  # noqa: BLE001 - every waiting prompt must hear of it
+                outcomes = [error] * len(batch)
+                if isinstance(error, asyncio.CancelledError):
+                    for pending in [*batch, *self.waiting]:
+                        pending.future.cancel()
+                    raise
+            finally:
+                self.saving = 0
+            for pending, outcome in zip(batch, outcomes):
+                if pending.future.done():
+                    continue
+                if isinstance(outcome, BaseException):
+                    pending.future.set_exception(outcome)
+                else:
+                    pending.future.set_result(outcome)
+
+
+_intakes: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Intake]" = weakref.WeakKeyDictionary()
+
+
+def intake() -> Intake:
+    """This event loop's line of prompts (tests run one loop per test)."""
+    loop = asyncio.get_running_loop()
+    line = _intakes.get(loop)
+    if line is None:
+        line = _intakes[loop] = Intake()
+    return line
+
+
+def save_batch(batch: list[Pending]) -> list:
+    """In the database thread: each prompt's (message, request), or the exception it raised."""
+    outcomes: list = []
+    try:
+        with catalog.read_once(), transaction.atomic():
+            for pending in batch:
+                outcomes.append(save_one(pending))
+    except Exception as error:  # the commit itself failed: none of the batch was saved
+        log.exception("Saving a batch of %s prompts failed", len(batch))
+        return [error] * len(batch)
+    return outcomes
+
+
+def save_one(pending: Pending):
+    try:
+        if pending.session is not None and not sessions.session_holds(pending.session.session_key, pending.session.user_id):
+            return SessionEnded()
+        with transaction.atomic():  # a savepoint: this prompt's failure leaves the others' rows alone
+            return Message.objects.start_turn(user=pending.user, prompt=pending.prompt, client_ip=pending.client_ip,
+                                              user_agent=pending.user_agent)
+    except Exception as error:  # noqa: BLE001 - handed to the prompt's socket, which answers it
+        return error
