@@ -141,6 +141,8 @@ class _Handler(BaseHTTPRequestHandler):
                 if frame is STALL:
                     self._sleep(answer.stall_seconds)
                     break  # no messageStop: the response just ends
+                if callable(frame):
+                    frame = frame()  # a stamped delta: its send time is now
                 self.wfile.write(http_chunk(frame))  # one write per frame: never split by us
                 answer.frames_sent += 1
                 if is_delta:
