@@ -133,7 +133,7 @@ function renderLater(turn) {
 // one opened from the server is rendered a few blocks at a time, off to the side, then swapped in.
 export function renderFinal(turn) {
   dirtyTurns.delete(turn);
-  if (isHidden() && turn.stream) {
+  if (isHidden()) {
     hiddenFinals.add(turn); // its text is in turn.text: put on the page when the tab shows again
     return;
   }

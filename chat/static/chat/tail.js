@@ -45,15 +45,17 @@ export function appendPoint(el, source, inFence) {
 }
 
 // Appends `text` (what arrived after `source`) when it cannot change the structure; false: parse the block again.
+// The line's start was checked by appendPoint and cannot change (it holds text and no line break comes); only its
+// end is looked at here (an autolink or entity is at most a few characters long).
 export function appendText(point, source, text) {
   if (!point || text.includes('\n')) return false;
-  const line = lastLine(source) + text;
-  if (FENCE_START.test(line)) return false;
   if (point.code) {
     point.node.appendData(text);
     return true;
   }
-  if (!SAFE_TEXT.test(text) || !SAFE_TEXT.test(source.at(-1) ?? '') || RISKY_LINE.test(line)) return false;
+  if (!SAFE_TEXT.test(text) || !SAFE_TEXT.test(source.at(-1) ?? '') || RISKY_LINE.test(source.slice(-8) + text)) {
+    return false;
+  }
   const all = point.held + text;
   const held = point.trims ? all.match(/\s*$/)[0] : '';
   point.node.appendData(all.slice(0, all.length - held.length));
