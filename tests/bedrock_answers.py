@@ -1,9 +1,10 @@
 """The answers tests script for the Bedrock look-alike (tests/bedrock_server.py), and the event-stream
 frames each one sends (encoded by tests/eventstream.py).
 
-The frames come as (frame, is a delta) pairs; three markers among them tell the server what to do instead of
-writing a frame: STALL (go silent for `stall_seconds`, then end the body), HOLD (wait until the test sets
-`release`, then go on) and RESET (reset the connection).
+The frames come as (frame, is a delta) pairs (a frame may be a function that builds it, called when it is
+written: a stamped delta); three markers among them tell the server what to do instead of writing a frame:
+STALL (go silent for `stall_seconds`, then end the body), HOLD (wait until the test sets `release`, then go
+on) and RESET (reset the connection).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import base64
 import json
 import threading
 import time
+from functools import partial
 from dataclasses import dataclass, field
 
 try:
@@ -60,11 +62,19 @@ class Stream:
     reset_after: int | None = None  # after this many deltas: the connection is reset (TCP RST)
     hold_after: int | None = None  # after this many deltas: wait until `release` is set, then go on to the end
     release: threading.Event = field(default_factory=threading.Event)
+    # Stamped deltas (bench/page.py): a wall-clock epoch (time.time()); each "{stamp}" in a delta's text becomes
+    # the milliseconds since it at the moment the delta is written, so a page can tell how long each took to show.
+    stamp_epoch: float | None = None
     # Filled in by the server while serving.
     frames_sent: int = 0
     sent_at: list[float] = field(default_factory=list)  # time.monotonic() as each delta was written
     connection_closed: threading.Event = field(default_factory=threading.Event)
     closed_at: float | None = None  # time.monotonic() when the failed write was detected
+
+
+def stamped_delta_frame(text: str, index: int, epoch: float) -> bytes:
+    """A text delta built as it is written: its "{stamp}"s carry the send time (ms since `epoch`)."""
+    return delta_frame(text.replace("{stamp}", f"{(time.time() - epoch) * 1000:.1f}"), index)
 
 
 @dataclass
@@ -102,7 +112,10 @@ def _converse_events(stream: Stream, received_at: float):
             yield reasoning_frame(redacted=stream.redacted), False
         yield block_stop_frame(0), False
         index = 1
-    yield from ((delta_frame(text, index), True) for text in stream.deltas)
+    if stream.stamp_epoch is None:
+        yield from ((delta_frame(text, index), True) for text in stream.deltas)
+    else:  # built when written (the server calls it after the delay)
+        yield from ((partial(stamped_delta_frame, text, index, stream.stamp_epoch), True) for text in stream.deltas)
     yield from ((citation_frame(citation, index), False) for citation in stream.citations)
     yield _END, False
     yield block_stop_frame(index), False

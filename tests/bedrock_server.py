@@ -145,6 +145,8 @@ class _Handler(BaseHTTPRequestHandler):
                     while not answer.release.is_set():
                         self._sleep(_SLEEP_SLICE)
                     continue
+                if callable(frame):
+                    frame = frame()  # a stamped delta: its send time is now
                 self.wfile.write(http_chunk(frame))  # one write per frame: never split by us
                 answer.frames_sent += 1
                 if is_delta:

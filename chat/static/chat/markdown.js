@@ -84,13 +84,15 @@ function createMarkdown() {
     RETURN_DOM_FRAGMENT: true,
   };
 
-  function decorate(fragment) {
+  function decorate(fragment, highlighting) {
     for (const pre of fragment.querySelectorAll('pre')) {
       const code = pre.querySelector('code');
       const language = code?.className.match(/language-([\w+#.-]+)/)?.[1] || '';
       if (code) {
         // highlight.js escapes the text it is given and adds only <span class="hljs-…">: safe to insert as HTML.
-        if (hljs && language && hljs.getLanguage(language)) code.innerHTML = highlight(code.textContent, language);
+        if (highlighting && hljs && language && hljs.getLanguage(language)) {
+          code.innerHTML = highlight(code.textContent, language);
+        }
         code.classList.add('hljs');
       }
       const box = h('div', 'code-block');
@@ -108,8 +110,9 @@ function createMarkdown() {
   }
 
   return {
-    // Markdown source -> a sanitised DocumentFragment.
-    render(source) {
+    // Markdown source -> a sanitised DocumentFragment. `highlight: false` leaves code as plain text (an open code
+    // block while it streams: highlighted again only a few times a second).
+    render(source, { highlight: highlighting = true } = {}) {
       let html;
       try {
         html = parser.parse(source);
@@ -117,7 +120,7 @@ function createMarkdown() {
         console.warn('Streamer: markdown failed', err);
         html = `<p>${escapeHtml(source)}</p>`;
       }
-      return decorate(DOMPurify.sanitize(html, PURIFY));
+      return decorate(DOMPurify.sanitize(html, PURIFY), highlighting);
     },
   };
 }

@@ -1,10 +1,12 @@
-// Answers on the page. Deltas arrive far faster than the screen refreshes: they are collected and put on the
-// page at most once per animation frame. While an answer streams only its last, open block is parsed again;
-// settled blocks are rendered once and kept. A long finished answer is rendered a few blocks per frame.
+// Answers on the page. Deltas are collected and put on the page at the next animation frame (later only after a
+// really costly update). While an answer streams only its last, open block changes: plain text is appended to it
+// (tail.js), anything else parses that block again; settled blocks are rendered once and kept. A long finished
+// answer is rendered a few blocks per frame. A hidden tab only collects text until it shows again.
 // Reasoning deltas (`part: "reasoning"`) go to the turn's Thinking section (thinking.js) in the same frames.
 
 import { h } from './dom.js';
 import { markdown, newBlockScan, settledBlocks, splitBlocks } from './markdown.js';
+import { appendPoint, appendText } from './tail.js';
 import { addReasoning, answerStarted, setReasoning } from './thinking.js';
 import { isFinished, syncPhase, updateLiveMetrics } from './turn.js';
 
@@ -13,13 +15,19 @@ const pendingReasoning = new Map(); // turn -> reasoning received since the last
 const dirtyTurns = new Set();  // text changed, render put off
 let frameRequested = false;
 let lastFlushAt = 0;
-let flushGap = 0; // ms between DOM updates: grows when an update is costly (a long answer, a busy machine)
+let flushGap = 0; // ms before the next DOM update: 0 (the next frame) unless the last one was costly
 
 // Answers up to this long are rendered again as a whole when they finish (exact output: link references, list
 // numbering); longer ones keep their blocks, as parsing a long answer at once would hold up the page.
 const EXACT_RENDER_CHARS = 6000;
 // Settled blocks rendered per frame beyond this are put off to the next one (a whole answer in a snapshot).
 const BLOCK_BUDGET_MS = 12;
+// An open code block is highlighted again at most this often while it streams (and once it closes).
+const HIGHLIGHT_GAP_MS = 300;
+// An open block that takes longer than this to parse is parsed less often.
+const COSTLY_TAIL_MS = 4;
+// An update that took longer than this puts the next one off (a multiple of its cost); cheaper ones run every frame.
+const COSTLY_FLUSH_MS = 8;
 
 // Finished answers waiting to be rendered, newest last; until then each shows its plain text.
 const renderQueue = [];
@@ -30,11 +38,37 @@ let renderQueued = false;
 function newStream(turn) {
   const tail = h('div', 'md-block md-tail');
   turn.answer.replaceChildren(tail);
-  turn.stream = { tail, ...newBlockScan(), tailText: null, nextTailAt: 0, queue: [] }; // queue: settled, not rendered
+  turn.stream = {
+    tail,
+    ...newBlockScan(),
+    tailText: null,     // the open block's source as shown
+    point: null,        // where plain text can be appended to it (tail.js), or null
+    exact: true,        // the open block's code is highlighted (not appended to, not rendered without)
+    appended: false,    // text was appended to the open block since it was last parsed
+    highlightAt: 0,     // when its code may be highlighted again
+    nextTailAt: 0,      // a costly open block is parsed again no sooner than this
+    queue: [],          // settled, not rendered yet
+  };
+}
+
+// The open block parsed again; its code highlighted only a few times a second while it streams (and when final).
+function renderTail(st, tailText, now) {
+  const t0 = performance.now();
+  const highlight = now >= st.highlightAt;
+  st.tail.replaceChildren(markdown.render(tailText, { highlight }));
+  st.tailText = tailText;
+  st.exact = highlight;
+  st.appended = false;
+  st.point = appendPoint(st.tail, tailText, st.fence !== null);
+  const cost = performance.now() - t0;
+  if (highlight && st.fence !== null) st.highlightAt = t0 + HIGHLIGHT_GAP_MS;
+  // A big open block (a long table, a list with no blank line) is parsed less often: at most ~25% of the time.
+  st.nextTailAt = cost > COSTLY_TAIL_MS ? t0 + Math.min(cost * 4, 400) : 0;
 }
 
 // Renders what arrived; false when some of it was put off to a later frame: settled blocks beyond a small time
-// budget (a whole answer arriving at once in a snapshot), or the open block when it is costly and ran very recently.
+// budget (a whole answer arriving at once in a snapshot), the open block when it is costly and ran very recently,
+// or an open code block's highlighting. `now` is Infinity for the final rendering: everything, exactly.
 function renderStreaming(turn, now) {
   if (!markdown) {
     turn.answer.textContent = turn.text;
@@ -53,18 +87,26 @@ function renderStreaming(turn, now) {
     // The open block's old rendering is now (part of) a settled block: never show it twice.
     st.tail.replaceChildren();
     st.tailText = null;
+    st.point = null;
     if (st.queue.length) return false;
   }
   const tailText = turn.text.slice(st.blockStart);
-  if (tailText === st.tailText) return true;
-  if (now < st.nextTailAt) return false;
-  const t0 = performance.now();
-  st.tail.replaceChildren(markdown.render(tailText));
-  st.tailText = tailText;
-  // A big open block (a long code listing, a list with no blank line) is parsed less often: at most ~25% of the time.
-  const cost = performance.now() - t0;
-  st.nextTailAt = cost > 4 ? t0 + Math.min(cost * 4, 400) : 0;
-  return true;
+  const final = now === Infinity;
+  if (tailText !== st.tailText) {
+    // Plain text that cannot change the block's structure: appended as it is, no parsing (the common case).
+    if (st.tailText !== null && appendText(st.point, st.tailText, tailText.slice(st.tailText.length))) {
+      st.tailText = tailText;
+      st.appended = true;
+      if (st.point.code) st.exact = false; // highlighted later
+    } else if (now < st.nextTailAt) {
+      return false;
+    } else {
+      renderTail(st, tailText, now);
+    }
+  }
+  // The final look is a full render of the open block, as if it had arrived at once.
+  if (final ? !st.exact || st.appended : !st.exact && now >= st.highlightAt) renderTail(st, tailText, now);
+  return st.exact;
 }
 
 // The whole text of a streaming turn again (a reload, a snapshot): rendered now, or over the next frames.
@@ -91,6 +133,11 @@ function renderLater(turn) {
 // one opened from the server is rendered a few blocks at a time, off to the side, then swapped in.
 export function renderFinal(turn) {
   dirtyTurns.delete(turn);
+  if (isHidden()) {
+    hiddenFinals.add(turn); // its text is in turn.text: put on the page when the tab shows again
+    return;
+  }
+  hiddenFinals.delete(turn);
   turn.renderJob = null;
   turn.answer.classList.remove('pending-render');
   if (!markdown) {
@@ -167,11 +214,23 @@ function drainRenderQueue() {
 
 // ---------- text arriving ----------
 
+// A hidden tab (another tab in front, a minimised window) only collects the text; it is put on the page when the
+// tab shows again. Status changes (done) still happen at once, so the tab ends correctly meanwhile.
+const isHidden = () => document.visibilityState === 'hidden';
+const hiddenFinals = new Set(); // turns that finished while the tab was hidden: rendered when it shows
+
+document.addEventListener('visibilitychange', () => {
+  if (isHidden()) return;
+  for (const turn of hiddenFinals) renderFinal(turn);
+  hiddenFinals.clear();
+  requestFrame();
+});
+
 function requestFrame() {
-  if (frameRequested) return;
+  if (frameRequested || isHidden()) return;
   frameRequested = true;
   const wait = lastFlushAt + flushGap - performance.now();
-  if (wait > 8) setTimeout(() => requestAnimationFrame(flushText), wait);
+  if (wait > 4) setTimeout(() => requestAnimationFrame(flushText), wait);
   else requestAnimationFrame(flushText);
 }
 
@@ -197,6 +256,7 @@ function addText(turn, text) {
 function flushText() {
   frameRequested = false;
   if (pendingText.size === 0 && pendingReasoning.size === 0 && dirtyTurns.size === 0) return;
+  if (isHidden()) return; // visibilitychange asks again
   const now = performance.now();
   lastFlushAt = now;
   for (const [turn, reasoning] of pendingReasoning) {
@@ -218,9 +278,10 @@ function flushText() {
     }
     updateLiveMetrics(turn, now);
   }
-  // At most ~30 updates a second (plenty for reading), fewer when one is costly (a long answer, a busy machine):
-  // the page spends at most about a quarter of its time on them, leaving room for the browser's layout and paint.
-  flushGap = Math.min(Math.max(33, (performance.now() - now) * 4), 150);
+  // Every frame while updates are cheap (new text shows at the next paint); an update that was really costly
+  // (a long table re-parsed, a busy machine) puts the next one off, so the page keeps time for layout, paint, input.
+  const cost = performance.now() - now;
+  flushGap = cost > COSTLY_FLUSH_MS ? Math.min(cost * 3, 150) : 0;
   if (dirtyTurns.size) requestFrame();
 }
 
@@ -269,6 +330,7 @@ export function applySlice(turn, seq, text, reasoning) {
 
 // The open conversation is left: nothing of its turns is rendered any more.
 export function dropRendering() {
+  hiddenFinals.clear();
   pendingText.clear();
   pendingReasoning.clear();
   dirtyTurns.clear();

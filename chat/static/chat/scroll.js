@@ -2,6 +2,7 @@
 
 const scroller = document.getElementById('chat-scroll');
 let stick = true;
+let following = false; // the next scroll event is our own: no need to measure (that would force a layout)
 
 function nearBottom() {
   return scroller.scrollHeight - (scroller.scrollTop + scroller.clientHeight) < 120;
@@ -15,9 +16,16 @@ export function scrollToBottom() {
 // The scroll happens in a ResizeObserver callback, after the browser's own layout, so streaming never forces an
 // extra synchronous layout; scrolling up stops following.
 export function followBottom(content) {
-  scroller.addEventListener('scroll', () => { stick = nearBottom(); }, { passive: true });
+  scroller.addEventListener('scroll', () => {
+    if (following) following = false;
+    else stick = nearBottom();
+  }, { passive: true });
   const observer = new ResizeObserver(() => {
-    if (stick) scroller.scrollTop = scroller.scrollHeight;
+    if (!stick) return;
+    const top = scroller.scrollHeight - scroller.clientHeight;
+    if (Math.abs(scroller.scrollTop - top) < 1) return;
+    following = true;
+    scroller.scrollTop = top;
   });
   observer.observe(content);
   observer.observe(scroller);
