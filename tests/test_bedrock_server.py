@@ -7,7 +7,6 @@ These tests need neither Django settings nor the database.
 
 from __future__ import annotations
 
-import base64
 import json
 import threading
 import time

@@ -1,7 +1,6 @@
 """The model catalog: built from settings, extended by staff in admin, picked per prompt."""
 
 import pytest
-from asgiref.sync import sync_to_async
 
 from chat.models import CatalogEntry, Message
 from tests.conftest import TEST_MODEL_ID

@@ -1,6 +1,5 @@
 """The partial answer is checkpointed every STREAM_CHECKPOINT_SECONDS, never per chunk."""
 
-import asyncio
 import time
 
 import pytest
