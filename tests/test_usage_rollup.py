@@ -10,8 +10,8 @@ from django.core.management import call_command
 from django.db import connection, connections
 from django.utils import timezone
 
-from chat.models import Conversation, Message, UsageDay
-from chat.models.usage import KEY, COUNTERS
+from chat.models import Conversation, Message, UsageDay, UsageTotalDay
+from chat.models.usage import KEY, COUNTERS, TOTAL_KEY
 from tests.ws import prompt_frame, receive_until_done
 
 ROW = [*KEY, *COUNTERS]
@@ -20,6 +20,21 @@ ROW = [*KEY, *COUNTERS]
 def rollup() -> dict:
     return {tuple(row[:len(KEY)]): row[len(KEY):]
             for row in UsageDay.objects.values_list(*[name.removesuffix("_id") if name.endswith("_id") else name for name in ROW])}
+
+
+def totals() -> dict:
+    return {tuple(row[:len(TOTAL_KEY)]): row[len(TOTAL_KEY):]
+            for row in UsageTotalDay.objects.values_list(*TOTAL_KEY, *COUNTERS)}
+
+
+def own_rows_summed() -> dict:
+    """The users' own rows added up over users: what the everyone rows must hold."""
+    summed = {}
+    for key, counters in rollup().items():
+        if key[2] is None:
+            total_key = (key[0], *key[3:])
+            summed[total_key] = [a + b for a, b in zip(summed.get(total_key, [0] * len(COUNTERS)), counters)]
+    return {key: tuple(value) for key, value in summed.items()}
 
 
 def streaming(user, model_key, created) -> Message:
@@ -70,7 +85,8 @@ def test_the_rollup_equals_a_full_recount_after_a_mix_of_answers(alice, bob, tea
     lost[0].finish(status="complete", response="late", input_tokens=1000, output_tokens=1000)
     streaming(alice, "claude", at("2025-03-02"))  # still running: not counted yet
 
-    counted = rollup()
+    counted, counted_totals = rollup(), totals()
+    assert counted_totals == own_rows_summed() and len(counted_totals) < len(counted)
     own = {key: value for key, value in counted.items() if key[2] is None}
     assert sum(row[COUNTERS.index("requests")] for row in own.values()) == n + 3
     by_group = {key[2] for key in counted}
@@ -78,6 +94,7 @@ def test_the_rollup_equals_a_full_recount_after_a_mix_of_answers(alice, bob, tea
 
     call_command("rebuild_usage", stdout=open("/dev/null", "w"))
     assert rollup() == counted
+    assert totals() == counted_totals
 
     alice_day = UsageDay.objects.users_own().filter(user=alice, day="2025-03-01")
     assert sum(row.requests for row in alice_day) == 2 * len(models)
@@ -118,6 +135,8 @@ def test_answers_settling_at_once_in_many_threads_are_all_counted(alice, teams):
     own = UsageDay.objects.users_own().get()
     assert (own.requests, own.input_tokens, own.output_tokens, own.cost) == (40, 120, 160, Decimal("0.0000012"))
     assert sorted(UsageDay.objects.per_group().values_list("requests", flat=True)) == [40, 40]
+    everyone = UsageTotalDay.objects.get()
+    assert (everyone.requests, everyone.input_tokens, everyone.cost) == (40, 120, Decimal("0.0000012"))
 
 
 @pytest.mark.django_db(transaction=True)

@@ -29,6 +29,8 @@ COUNTERS = (
 MESSAGE_FIELDS = ("created", "user_id", "model_key", "status", "error_code", "currency", "cost", "input_tokens",
                   "output_tokens", "cache_read_input_tokens", "cache_write_input_tokens", "ttft_ms", "duration_ms")
 KEY = ("day", "user_id", "group_id", "model_key", "error_code", "currency")
+# The everyone rows' key (UsageTotalDay): no user, no group.
+TOTAL_KEY = ("day", "model_key", "error_code", "currency")
 
 
 class UsageDayQuerySet(models.QuerySet):
@@ -43,15 +45,9 @@ class UsageDayQuerySet(models.QuerySet):
         return self.filter(day__gte=start, day__lte=end)
 
 
-class UsageDay(models.Model):
-    day = models.DateField(help_text="The UTC day the prompt was sent.")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    group = models.ForeignKey("auth.Group", null=True, blank=True, on_delete=models.CASCADE, related_name="+",
-                              help_text="Empty: the user's own total. Else a group the user was in when it settled.")
-    model_key = models.CharField(max_length=200)
-    error_code = models.CharField(max_length=64, blank=True, help_text="The code of the errors counted here.")
-    # Answers without a cost join the rows of PRICE_CURRENCY: one row, not two, for a model half priced.
-    currency = models.CharField(max_length=3, blank=True, help_text="Of the stored costs counted here.")
+class UsageCounters(models.Model):
+    """The counters every rollup row holds (COUNTERS)."""
+
     requests = models.BigIntegerField(default=0)
     errors = models.BigIntegerField(default=0)
     blocked = models.BigIntegerField(default=0, help_text="Answers a guardrail or content filter blocked.")
@@ -71,6 +67,23 @@ class UsageDay(models.Model):
     ttft_count = models.BigIntegerField(default=0)
     tps_count = models.BigIntegerField(default=0)
 
+    class Meta:
+        abstract = True
+
+    @property
+    def cost(self) -> Decimal | None:
+        return Decimal(self.cost_units) / COST_UNITS if self.priced_requests else None
+
+
+class UsageDay(UsageCounters):
+    day = models.DateField(help_text="The UTC day the prompt was sent.")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    group = models.ForeignKey("auth.Group", null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+                              help_text="Empty: the user's own total. Else a group the user was in when it settled.")
+    model_key = models.CharField(max_length=200)
+    error_code = models.CharField(max_length=64, blank=True, help_text="The code of the errors counted here.")
+    # Answers without a cost join the rows of PRICE_CURRENCY: one row, not two, for a model half priced.
+    currency = models.CharField(max_length=3, blank=True, help_text="Of the stored costs counted here.")
     objects = UsageDayQuerySet.as_manager()
 
     class Meta:
@@ -85,9 +98,22 @@ class UsageDay(models.Model):
         ]
         indexes = [models.Index(fields=["day", "model_key"], name="usage_day_idx")]
 
-    @property
-    def cost(self) -> Decimal | None:
-        return Decimal(self.cost_units) / COST_UNITS if self.priced_requests else None
+
+class UsageTotalDay(UsageCounters):
+    """Everyone's answers per UTC day, model, error code and currency: the sum of the users' own UsageDay
+    rows, kept apart so the dashboard without a user filter reads ~30 rows a day instead of one per user.
+    A deleted user's answers stay in it (spend history) until `rebuild_usage` recounts what is left."""
+
+    day = models.DateField(help_text="The UTC day the prompt was sent.")
+    model_key = models.CharField(max_length=200)
+    error_code = models.CharField(max_length=64, blank=True, help_text="The code of the errors counted here.")
+    currency = models.CharField(max_length=3, blank=True, help_text="Of the stored costs counted here.")
+
+    class Meta:
+        verbose_name = "usage per day (everyone)"
+        verbose_name_plural = "usage per day (everyone)"
+        constraints = [models.UniqueConstraint(fields=["day", "model_key", "error_code", "currency"],
+                                               name="usage_total_day_unique")]
 
 
 def contribution(message) -> dict:
@@ -121,20 +147,24 @@ def record(message, group_ids=None, sign: int = 1) -> None:
     row = contribution(message)
     counters = [sign * value for value in row["counters"]]
     key = [row["day"], row["user_id"], row["model_key"], row["error_code"], row["currency"]]
-    _upsert([[key[0], key[1], None, *key[2:], *counters]], own=True)
+    _upsert(UsageDay, KEY, [[key[0], key[1], None, *key[2:], *counters]], group_is_null=True)
     if group_ids:
-        _upsert([[key[0], key[1], group_id, *key[2:], *counters] for group_id in group_ids], own=False)
+        _upsert(UsageDay, KEY, [[key[0], key[1], group_id, *key[2:], *counters] for group_id in group_ids],
+                group_is_null=False)
+    _upsert(UsageTotalDay, TOTAL_KEY, [[key[0], *key[2:], *counters]])
 
 
-def _upsert(rows: list[list], *, own: bool) -> None:
-    connection = connections[router.db_for_write(UsageDay)]
+def _upsert(model, key: tuple, rows: list[list], *, group_is_null: bool | None = None) -> None:
+    """INSERT … ON CONFLICT DO UPDATE adding the counters; group_is_null names UsageDay's partial index."""
+    connection = connections[router.db_for_write(model)]
     quote = connection.ops.quote_name
-    table = quote(UsageDay._meta.db_table)
-    columns = [*KEY, *COUNTERS]
-    conflict = [column for column in KEY if not (own and column == "group_id")]
+    table = quote(model._meta.db_table)
+    columns = [*key, *COUNTERS]
+    conflict = [column for column in key if not (group_is_null and column == "group_id")]
     placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    partial = "" if group_is_null is None else f"WHERE {quote('group_id')} IS {'' if group_is_null else 'NOT '}NULL "
     sql = (f"INSERT INTO {table} ({', '.join(quote(c) for c in columns)}) VALUES {', '.join([placeholders] * len(rows))} "
-           f"ON CONFLICT ({', '.join(quote(c) for c in conflict)}) WHERE {quote('group_id')} IS {'' if own else 'NOT '}NULL "
+           f"ON CONFLICT ({', '.join(quote(c) for c in conflict)}) {partial}"
            f"DO UPDATE SET " + ", ".join(f"{quote(c)} = {table}.{quote(c)} + excluded.{quote(c)}" for c in COUNTERS))
     params = [connection.ops.adapt_datefield_value(value) if isinstance(value, dt.date) else value
               for row in rows for value in row]

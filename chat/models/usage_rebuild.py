@@ -1,7 +1,7 @@
 """Recount the usage rollup from the messages: `manage.py rebuild_usage`, and migration 0012's backfill.
 
-Two INSERT … SELECT … GROUP BY statements (the users' own rows, then one row per group membership),
-in one transaction that first empties the table; on PostgreSQL the table is locked against settling
+Three INSERT … SELECT … GROUP BY statements (the users' own rows, one row per group membership, and
+the everyone rows of UsageTotalDay), in one transaction that first empties the tables; on PostgreSQL the table is locked against settling
 answers meanwhile (they wait, then add to the new rows), so nothing is counted twice or lost.
 Group rows follow today's memberships: history does not say which groups a user was in back then.
 """
@@ -13,7 +13,7 @@ from django.db import connections, router, transaction
 from django.db.models import BigIntegerField, Case, IntegerField, Count, DateField, F, Func, Q, Sum, Value, When
 from django.db.models.functions import Cast, Coalesce, Round, TruncDate
 
-from chat.models.usage import COST_UNITS, COUNTERS
+from chat.models.usage import COST_UNITS, COUNTERS, KEY, TOTAL_KEY
 
 
 def utc_day(vendor: str):
@@ -53,8 +53,9 @@ def counter_aggregates() -> dict:
     return {f"r_{name}": aggregate for name, aggregate in aggregates.items()}
 
 
-def recount_query(messages, *, per_group: bool):
-    """The rollup's rows, recounted: a GROUP BY over settled messages, columns named r_<rollup column>."""
+def recount_query(messages, *, per_group: bool, everyone: bool = False):
+    """The rollup's rows, recounted: a GROUP BY over settled messages, columns named r_<rollup column>
+    (everyone: UsageTotalDay's rows, without user and group)."""
     vendor = connections[messages.db].vendor
     settled = messages.exclude(status="streaming")
     if per_group:
@@ -67,25 +68,33 @@ def recount_query(messages, *, per_group: bool):
         "r_error_code": Case(When(status="error", then=F("error_code")), default=Value("")),
         "r_currency": Case(When(cost__isnull=False, then=F("currency")), default=Value(settings.PRICE_CURRENCY)),
     }
+    if everyone:
+        keys = {name: value for name, value in keys.items() if name not in ("r_user_id", "r_group_id")}
     return settled.values(**keys).annotate(**counter_aggregates()).order_by()
 
 
-def rebuild(message_model, usage_model, *, using=None) -> int:
-    """Empty the rollup and recount it from every message; returns the number of rows written."""
+def rebuild(message_model, usage_model, total_model=None, *, using=None) -> int:
+    """Empty the rollup (UsageDay, and UsageTotalDay when given) and recount it from every message;
+    returns the number of rows written."""
     using = using or router.db_for_write(usage_model)
     connection = connections[using]
     quote = connection.ops.quote_name
-    table = quote(usage_model._meta.db_table)
-    columns = ["day", "user_id", "group_id", "model_key", "error_code", "currency", *COUNTERS]
+    messages = message_model.objects.using(using)
+    statements = [(usage_model, KEY, recount_query(messages, per_group=per_group)) for per_group in (False, True)]
+    if total_model is not None:
+        statements.append((total_model, TOTAL_KEY, recount_query(messages, per_group=False, everyone=True)))
     written = 0
     with transaction.atomic(using=using):
         with connection.cursor() as cursor:
+            tables = list(dict.fromkeys(quote(model._meta.db_table) for model, _, _ in statements))
             if connection.vendor == "postgresql":
-                cursor.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
-            cursor.execute(f"DELETE FROM {table}")
-            for per_group in (False, True):
-                sql, params = recount_query(message_model.objects.using(using), per_group=per_group).query.sql_with_params()
-                cursor.execute(f"INSERT INTO {table} ({', '.join(quote(c) for c in columns)}) "
+                cursor.execute(f"LOCK TABLE {', '.join(tables)} IN EXCLUSIVE MODE")
+            for table in tables:
+                cursor.execute(f"DELETE FROM {table}")
+            for model, key, query in statements:
+                columns = [*key, *COUNTERS]
+                sql, params = query.query.sql_with_params()
+                cursor.execute(f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(c) for c in columns)}) "
                                f"SELECT {', '.join(quote('r_' + c) for c in columns)} FROM ({sql}) AS recount", params)
                 written += cursor.rowcount
     return written
