@@ -34,7 +34,8 @@ def picker(client, user) -> dict:
     return response.json()
 
 
-def test_the_picker_offers_a_limited_model_only_to_its_groups(client, alice, bob, research, bedrock):
+def test_the_picker_offers_a_limited_model_only_to_its_groups(client, alice, bob, research, bedrock, settings):
+    settings.LOCAL_MODEL_PATH = ""  # the picker holds only this test's models, built llama.cpp or not
     limited("sonnet", research)
     limited("open")  # no group: everyone
     assert [m["key"] for m in picker(client, alice)["models"]] == [TEST_MODEL_ID, "open", "sonnet"]
@@ -43,7 +44,8 @@ def test_the_picker_offers_a_limited_model_only_to_its_groups(client, alice, bob
     assert b'value="sonnet"' not in page.content and b'value="open"' in page.content
 
 
-def test_the_default_is_the_first_model_the_user_may_use(client, alice, bob, research, bedrock):
+def test_the_default_is_the_first_model_the_user_may_use(client, alice, bob, research, bedrock, settings):
+    settings.LOCAL_MODEL_PATH = ""
     limited(TEST_MODEL_ID, research, model_id=TEST_MODEL_ID)  # staff limit the built-in model by its key
     limited("open")
     assert picker(client, alice)["default"] == TEST_MODEL_ID
