@@ -21,6 +21,7 @@ from chat.dashboard import spend
 from chat.dashboard.charts import charts
 from chat.dashboard.forms import DashboardForm
 from chat.dashboard.queries import usage
+from chat.dashboard.tables import day_rows
 from chat.exports import FORMATS, _async_chunks, export_messages
 from chat.models import Message
 
@@ -207,6 +208,7 @@ class MessageAdmin(MessageAttachmentsAdmin, StreamDetailsAdmin, ReadOnlyHistoryA
             "form": form,
             "report": report,
             "charts": charts(report),
+            "day_rows": day_rows(report.days, report.priced),
             "history_url": reverse("admin:chat_message_changelist"),
             "spend_csv_url": reverse("admin:chat_message_spend_csv"),
             "time_zone": timezone.get_current_timezone_name(),

@@ -90,6 +90,12 @@ class Totals:
         if cost is not None:
             self.cost = (self.cost or Decimal(0)) + cost
 
+    def merge(self, other: "Totals") -> None:
+        for name in ("requests", "errors", "blocked", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        if other.cost is not None:
+            self.cost = (self.cost or Decimal(0)) + other.cost
+
     @property
     def error_percent(self) -> str:
         return f"{self.errors / self.requests:.1%}" if self.requests else "–"
@@ -166,6 +172,22 @@ def grouped_rows(scope: Scope, *, streaming: bool = False):
     )
 
 
+CELL_SUMS = ("requests", "errors", "blocked", *(name for name, _, _ in PRICED_TOKENS),
+             *(f"estimated_{name}" for name, _, _ in PRICED_TOKENS))
+
+
+def add_to_cell(cells: dict, row: dict) -> None:
+    """Adds a (day, model, error code, currency) row to its (day, model) cell: the cost is linear in the sums."""
+    cell = cells.get((row["day"], row["model_key"]))
+    if cell is None:
+        cells[row["day"], row["model_key"]] = {**{name: row[name] or 0 for name in CELL_SUMS}, "stored_cost": row["stored_cost"]}
+        return
+    for name in CELL_SUMS:
+        cell[name] += row[name] or 0
+    if row["stored_cost"] is not None:
+        cell["stored_cost"] = (cell["stored_cost"] or 0) + row["stored_cost"]
+
+
 def usage(scope: Scope) -> Usage:
     messages = scope.messages()
     from_rollup = rollup.serves(scope)
@@ -175,16 +197,14 @@ def usage(scope: Scope) -> Usage:
     by_day = {day: Totals() for day in scope.days()}
     by_model: dict[str, Totals] = {}
     by_code: dict[str, int] = {}
+    cells: dict[tuple, dict] = {}  # (day, model) → its rows' sums
     model_keys, currencies, stored = set(), set(), False
     rows = [*rollup.grouped_rows(scope), *grouped_rows(scope, streaming=True)] if from_rollup else grouped_rows(scope)
     for row in rows:
         model_keys.add(row["model_key"])
         if scope.model_key and row["model_key"] != scope.model_key:
             continue
-        cost = row_cost(row, price_list.get(row["model_key"]))
-        total.add(row, cost)
-        by_day.setdefault(row["day"], Totals()).add(row, cost)
-        by_model.setdefault(row["model_key"], Totals()).add(row, cost)
+        add_to_cell(cells, row)
         for name, per_model in measure_counts.items():
             per_model[row["model_key"]] = per_model.get(row["model_key"], 0) + row[f"{name}_count"]
         if row["errors"]:
@@ -193,6 +213,12 @@ def usage(scope: Scope) -> Usage:
             stored = True
             currencies.add(row["currency"] or "(no currency)")
 
+    for (day, key), cell in cells.items():  # priced once per day and model (~1,800 a year), not per row (~11,000)
+        cost = row_cost(cell, price_list.get(key))
+        by_day.setdefault(day, Totals()).add(cell, cost)
+        by_model.setdefault(key, Totals()).add(cell, cost)
+    for day_totals in by_day.values():  # the total from the ~366 days, not once more per row (~11,000 over a year)
+        total.merge(day_totals)
     # The rollup may count answers whose messages are gone (purge_history): the percentiles count their own rows.
     rows_in_range = sum(t.requests for t in by_model.values()) if from_rollup else 0
     measured = percentiles_by_model(messages, MEASURES, counts=None if from_rollup else measure_counts,
