@@ -104,7 +104,7 @@ class App:
                            BEDROCK_MODEL_ID=MODEL_ID, LOG_LEVEL="WARNING",
                            AWS_ENDPOINT_URL_BEDROCK_RUNTIME=bedrock_url, **AWS_ENV)
         self.manage("migrate", "--noinput")
-        self.daphne = Daphne(self.env, data / "daphne.log")
+        self.daphne = Daphne(self.env, data / "daphne.log", project=self.dir)  # that checkout's code
         self._start()
         self.manage("shell", "-c", (
             "from django.contrib.auth import get_user_model\n"
@@ -118,13 +118,7 @@ class App:
                               capture_output=True, text=True, timeout=300).stdout
 
     def _start(self) -> None:
-        # tests/servers.Daphne runs this checkout's code; point it at the app's own folder instead.
-        import tests.servers as servers
-        saved, servers.PROJECT = servers.PROJECT, self.dir
-        try:
-            self.daphne.start()
-        finally:
-            servers.PROJECT = saved
+        self.daphne.start()
 
     @property
     def url(self) -> str:
