@@ -116,7 +116,7 @@ class Setup:
         servers = []
         try:
             for index in range(self.processes):
-                daphne = Daphne(self.env, self.workdir / f"daphne-{run}-{index}.log", project).start()
+                daphne = Daphne(self.env, self.workdir / f"daphne-{run}-{index}.log", project=project).start()
                 servers.append(Server(daphne, f"ws://127.0.0.1:{daphne.port}/ws/chat/"))
         except Exception:
             for server in servers:
