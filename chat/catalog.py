@@ -215,10 +215,14 @@ def user_group_ids(user) -> frozenset:
     return frozenset(user.groups.values_list("pk", flat=True))
 
 
+def allowed(models: list[CatalogModel], group_ids) -> list[CatalogModel]:
+    """Those of `models` a member of these groups may use: open to everyone or limited to one of them."""
+    return [model for model in models if model.allows(group_ids)]
+
+
 def models_for(user) -> list[CatalogModel]:
-    """The models this user may use: those open to everyone and those limited to one of their groups."""
-    group_ids = user_group_ids(user)
-    return [model for model in available_models() if model.allows(group_ids)]
+    """The models this user may use."""
+    return allowed(available_models(), user_group_ids(user))
 
 
 def default_model(models: list[CatalogModel]) -> CatalogModel | None:
@@ -227,12 +231,10 @@ def default_model(models: list[CatalogModel]) -> CatalogModel | None:
     return next((model for model in models if model.status(today) != "retired"), models[0] if models else None)
 
 
-def find_model(key: str | None, user=None) -> CatalogModel | None:
-    """The model for a key; None (the client's "default") means the default model (of those `user` may use)."""
+def find_model(key: str | None, group_ids=None) -> CatalogModel | None:
+    """The model for a key; None (the client's "default") means the default model (of those members of
+    `group_ids` may use, when given)."""
     models = available_models()
     if key is None:
-        if user is not None:
-            group_ids = user_group_ids(user)
-            models = [model for model in models if model.allows(group_ids)]
-        return default_model(models)
+        return default_model(models if group_ids is None else allowed(models, group_ids))
     return next((model for model in models if model.key == key), None)

@@ -121,12 +121,13 @@ class TurnQuerySetMixin:
             if existing.conversation.deleted_at is not None:  # resent after its conversation was deleted
                 raise FrameError("not_found", NOT_FOUND, prompt.request_id)
             return existing, None
-        model = catalog.find_model(prompt.model_key, user)
+        group_ids = catalog.user_group_ids(user)  # read once: the default model and the access check
+        model = catalog.find_model(prompt.model_key, group_ids)
         if model is None:
             if prompt.model_key is None:
                 raise FrameError("no_model", catalog.NO_MODEL_MESSAGE, prompt.request_id)
             raise FrameError("unknown_model", f"Unknown model '{prompt.model_key}'.", prompt.request_id)
-        if not model.allows(catalog.user_group_ids(user)):  # nothing saved, nothing sent
+        if not model.allows(group_ids):  # nothing saved, nothing sent
             raise FrameError("model_not_allowed", f"You may not use {model.label}: ask staff for access.",
                              prompt.request_id)
         if model.status() == "retired":  # refused like an unknown model: nothing saved, nothing sent
