@@ -62,15 +62,22 @@ def console_error(message, errors: list):
         errors.append(message.text)
 
 
-@pytest.fixture
-def page(browser, live_app, bedrock_server):
-    """A logged-in page, through the real login form, for a new user."""
-    bedrock_server.reset()
-    context = browser.new_context(viewport={"width": 1200, "height": 800})
+def watched_page(browser, **context_options):
+    """A new context's page whose JavaScript errors (page errors and console errors) are collected:
+    (context, page, errors)."""
+    context = browser.new_context(**context_options)
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.on("console", lambda message: console_error(message, errors))
+    return context, page, errors
+
+
+@pytest.fixture
+def page(browser, live_app, bedrock_server):
+    """A logged-in page, through the real login form, for a new user."""
+    bedrock_server.reset()
+    context, page, errors = watched_page(browser, viewport={"width": 1200, "height": 800})
     username, password = live_app.new_user()
     page.goto(f"{live_app.url}/")
     page.fill("#id_username", username)
@@ -88,11 +95,7 @@ def page(browser, live_app, bedrock_server):
 def staff_page(browser, live_app, path: str):
     """A new staff member's page at `path`, logged in through the admin's own login form: (context, page, errors)."""
     username, password = live_app.new_user(staff=True)
-    context = browser.new_context(viewport={"width": 1200, "height": 900})
-    page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda message: console_error(message, errors))
+    context, page, errors = watched_page(browser, viewport={"width": 1200, "height": 900})
     page.goto(f"{live_app.url}/admin/login/?next={path}")
     page.fill("#id_username", username)
     page.fill("#id_password", password)

@@ -4,7 +4,7 @@ it is used, and a prompt the budget cannot hold ends with the server's sentence 
 import pytest
 
 from tests.bedrock_server import Stream
-from tests.browser.conftest import LiveApp, console_error, last_turn, screenshot, send, wait_status
+from tests.browser.conftest import LiveApp, last_turn, screenshot, send, wait_status, watched_page
 from tests.servers import manage
 
 PRICED = """
@@ -33,11 +33,7 @@ def budget_page(browser, live_app, bedrock_server):
            "from django.contrib.auth import get_user_model; from chat.models import Budget; "
            f"Budget.objects.create(user=get_user_model().objects.get(username='{username}'), period='month', "
            "max_cost='0.05')")
-    context = browser.new_context(viewport={"width": 1200, "height": 800}, locale="en-US")
-    page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda message: console_error(message, errors))
+    context, page, errors = watched_page(browser, viewport={"width": 1200, "height": 800}, locale="en-US")
     page.goto(f"{live_app.url}/")
     page.fill("#id_username", username)
     page.fill("#id_password", password)

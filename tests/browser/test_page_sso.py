@@ -3,7 +3,7 @@ the chat page connected; "Log out" ends the provider's session too (RP-initiated
 
 import pytest
 
-from tests.browser.conftest import console_error, screenshot
+from tests.browser.conftest import screenshot, watched_page
 from tests.oidc import USERS, OidcProvider, start_app
 
 
@@ -24,11 +24,7 @@ def sso_app(provider, tmp_path_factory):
 @pytest.fixture
 def sso_page(browser, sso_app, provider):
     provider.reset_users()
-    context = browser.new_context(viewport={"width": 1200, "height": 800})
-    page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda message: console_error(message, errors))
+    context, page, errors = watched_page(browser, viewport={"width": 1200, "height": 800})
     yield page
     context.close()
     assert errors == [], f"JavaScript errors on the page: {errors}"
