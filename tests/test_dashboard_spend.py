@@ -120,3 +120,27 @@ def test_percentiles_over_a_large_range_come_from_a_sample_on_postgresql(client,
     html, sampled = dashboard(client, **RANGE)
     assert 'id="sampled-percentiles"' in html
     assert sampled["models-table"] == exact["models-table"]
+
+
+@pytest.mark.parametrize("start, end", [
+    ("2025-02-20", "2025-04-03"),  # a partial month, a whole one, a partial one
+    ("2025-03-01", "2025-03-31"),  # one whole month
+    ("2025-02-01", "2025-04-30"),  # whole months only
+    ("2025-03-02", "2025-03-20"),  # days of one month
+])
+def test_long_ranges_read_whole_months_and_show_what_a_scan_of_the_messages_shows(client, staff, teams, monkeypatch,
+                                                                                 start, end):
+    research, ops, carol = teams
+    alice, bob = ops.user_set.order_by("username")
+    for n, day in enumerate(["2025-02-19", "2025-02-20", "2025-02-28", "2025-03-31", "2025-04-01", "2025-04-03",
+                             "2025-04-04", "2025-04-30"]):
+        make([alice, bob, carol][n % 3], ["claude", "local"][n % 2], at(day), input_tokens=10 * n, output_tokens=n,
+             **({"cost": Decimal("0.25"), "currency": "USD"} if n % 4 == 0 else {}))
+    client.force_login(staff)
+    from chat.dashboard import rollup
+
+    from_rollup = dashboard(client, start=start, end=end)[1]
+    monkeypatch.setattr(rollup, "serves", lambda scope: False)
+    scanned = dashboard(client, start=start, end=end)[1]
+    assert from_rollup == scanned
+    assert len(from_rollup["users-table"]) > 1 and len(from_rollup["groups-table"]) > 1

@@ -10,8 +10,8 @@ from django.core.management import call_command
 from django.db import connection, connections
 from django.utils import timezone
 
-from chat.models import Conversation, Message, UsageDay, UsageTotalDay
-from chat.models.usage import KEY, COUNTERS, TOTAL_KEY
+from chat.models import Conversation, Message, UsageDay, UsageMonth, UsageTotalDay
+from chat.models.usage import KEY, COUNTERS, MONTH_KEY, TOTAL_KEY
 from tests.ws import prompt_frame, receive_until_done
 
 ROW = [*KEY, *COUNTERS]
@@ -25,6 +25,20 @@ def rollup() -> dict:
 def totals() -> dict:
     return {tuple(row[:len(TOTAL_KEY)]): row[len(TOTAL_KEY):]
             for row in UsageTotalDay.objects.values_list(*TOTAL_KEY, *COUNTERS)}
+
+
+def months() -> dict:
+    return {tuple(row[:len(MONTH_KEY)]): row[len(MONTH_KEY):]
+            for row in UsageMonth.objects.values_list(*[name.removesuffix("_id") for name in MONTH_KEY], *COUNTERS)}
+
+
+def day_rows_by_month() -> dict:
+    """The day rows added up per month, user, group, model and currency: what the month rows must hold."""
+    summed = {}
+    for (day, user, group, model_key, _, currency), counters in rollup().items():
+        key = (day.replace(day=1), user, group, model_key, currency)
+        summed[key] = [a + b for a, b in zip(summed.get(key, [0] * len(COUNTERS)), counters)]
+    return {key: tuple(value) for key, value in summed.items()}
 
 
 def own_rows_summed() -> dict:
@@ -70,7 +84,8 @@ def test_the_rollup_equals_a_full_recount_after_a_mix_of_answers(alice, bob, tea
         dict(status="blocked", stop_reason="guardrail_intervened", input_tokens=9, output_tokens=0),
     ]
     users, models = [alice, bob, carol], ["claude", "local", "nova"]
-    days = [at("2025-03-01", "00:00"), at("2025-03-01", "23:59"), at("2025-03-02"), at("2025-03-31", "23:30")]
+    days = [at("2025-02-28", "23:59"), at("2025-03-01", "00:00"), at("2025-03-01", "23:59"), at("2025-03-02"),
+            at("2025-03-31", "23:30")]
     n = 0
     for day in days:
         for user in users:
@@ -85,8 +100,9 @@ def test_the_rollup_equals_a_full_recount_after_a_mix_of_answers(alice, bob, tea
     lost[0].finish(status="complete", response="late", input_tokens=1000, output_tokens=1000)
     streaming(alice, "claude", at("2025-03-02"))  # still running: not counted yet
 
-    counted, counted_totals = rollup(), totals()
+    counted, counted_totals, counted_months = rollup(), totals(), months()
     assert counted_totals == own_rows_summed() and len(counted_totals) < len(counted)
+    assert counted_months == day_rows_by_month() and {key[0].month for key in counted_months} == {2, 3}
     own = {key: value for key, value in counted.items() if key[2] is None}
     assert sum(row[COUNTERS.index("requests")] for row in own.values()) == n + 3
     by_group = {key[2] for key in counted}
@@ -95,6 +111,7 @@ def test_the_rollup_equals_a_full_recount_after_a_mix_of_answers(alice, bob, tea
     call_command("rebuild_usage", stdout=open("/dev/null", "w"))
     assert rollup() == counted
     assert totals() == counted_totals
+    assert months() == counted_months
 
     alice_day = UsageDay.objects.users_own().filter(user=alice, day="2025-03-01")
     assert sum(row.requests for row in alice_day) == 2 * len(models)
@@ -137,6 +154,8 @@ def test_answers_settling_at_once_in_many_threads_are_all_counted(alice, teams):
     assert sorted(UsageDay.objects.per_group().values_list("requests", flat=True)) == [40, 40]
     everyone = UsageTotalDay.objects.get()
     assert (everyone.requests, everyone.input_tokens, everyone.cost) == (40, 120, Decimal("0.0000012"))
+    month = UsageMonth.objects.users_own().get()
+    assert (month.month.isoformat(), month.requests, month.cost) == ("2025-03-01", 40, Decimal("0.0000012"))
 
 
 @pytest.mark.django_db(transaction=True)

@@ -31,9 +31,11 @@ MESSAGE_FIELDS = ("created", "user_id", "model_key", "status", "error_code", "cu
 KEY = ("day", "user_id", "group_id", "model_key", "error_code", "currency")
 # The everyone rows' key (UsageTotalDay): no user, no group.
 TOTAL_KEY = ("day", "model_key", "error_code", "currency")
+# The month rows' key (UsageMonth): per user or group and model only, the dashboard's and the monthly export's.
+MONTH_KEY = ("month", "user_id", "group_id", "model_key", "currency")
 
 
-class UsageDayQuerySet(models.QuerySet):
+class UsageQuerySet(models.QuerySet):
     def users_own(self):
         """Each user's own rows (one count of every answer)."""
         return self.filter(group__isnull=True)
@@ -41,8 +43,16 @@ class UsageDayQuerySet(models.QuerySet):
     def per_group(self):
         return self.filter(group__isnull=False)
 
+
+class UsageDayQuerySet(UsageQuerySet):
     def between(self, start: dt.date, end: dt.date):
         return self.filter(day__gte=start, day__lte=end)
+
+
+class UsageMonthQuerySet(UsageQuerySet):
+    def between(self, start: dt.date, end: dt.date):
+        """The months whose first day is from start to end."""
+        return self.filter(month__gte=start, month__lte=end)
 
 
 class UsageCounters(models.Model):
@@ -116,6 +126,34 @@ class UsageTotalDay(UsageCounters):
                                                name="usage_total_day_unique")]
 
 
+class UsageMonth(UsageCounters):
+    """The users' and groups' UsageDay rows summed per UTC calendar month, without the error code: a year
+    is ~12 rows per user and model instead of ~1,500, so the dashboard's per-user and per-group sums over
+    long ranges read whole months here and only the days of partial months from UsageDay."""
+
+    month = models.DateField(help_text="The first day of the UTC month.")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    group = models.ForeignKey("auth.Group", null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+                              help_text="Empty: the user's own total. Else a group the user was in when it settled.")
+    model_key = models.CharField(max_length=200)
+    currency = models.CharField(max_length=3, blank=True, help_text="Of the stored costs counted here.")
+    objects = UsageMonthQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "usage per month"
+        verbose_name_plural = "usage per month"
+        constraints = [
+            models.UniqueConstraint(fields=["month", "user", "model_key", "currency"],
+                                    condition=Q(group__isnull=True), name="usage_month_user_unique"),
+            models.UniqueConstraint(fields=["month", "user", "group", "model_key", "currency"],
+                                    condition=Q(group__isnull=False), name="usage_month_group_unique"),
+        ]
+
+
+def month_of(day: dt.date) -> dt.date:
+    return day.replace(day=1)
+
+
 def contribution(message) -> dict:
     """What one settled message adds to its rows: the key and the counters."""
     status, cost = message.status, message.cost
@@ -152,6 +190,11 @@ def record(message, group_ids=None, sign: int = 1) -> None:
         _upsert(UsageDay, KEY, [[key[0], key[1], group_id, *key[2:], *counters] for group_id in group_ids],
                 group_is_null=False)
     _upsert(UsageTotalDay, TOTAL_KEY, [[key[0], *key[2:], *counters]])
+    month = [month_of(row["day"]), row["user_id"]]
+    _upsert(UsageMonth, MONTH_KEY, [[*month, None, row["model_key"], row["currency"], *counters]], group_is_null=True)
+    if group_ids:
+        _upsert(UsageMonth, MONTH_KEY, [[*month, group_id, row["model_key"], row["currency"], *counters]
+                                        for group_id in group_ids], group_is_null=False)
 
 
 def _upsert(model, key: tuple, rows: list[list], *, group_is_null: bool | None = None) -> None:

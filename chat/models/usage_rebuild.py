@@ -1,7 +1,8 @@
 """Recount the usage rollup from the messages: `manage.py rebuild_usage`, and migration 0012's backfill.
 
-Three INSERT … SELECT … GROUP BY statements (the users' own rows, one row per group membership, and
-the everyone rows of UsageTotalDay), in one transaction that first empties the tables; on PostgreSQL the table is locked against settling
+INSERT … SELECT … GROUP BY statements (the users' own rows, one row per group membership, the
+everyone rows of UsageTotalDay, then the month rows of UsageMonth summed from the new UsageDay rows), in
+one transaction that first empties the tables; on PostgreSQL the table is locked against settling
 answers meanwhile (they wait, then add to the new rows), so nothing is counted twice or lost.
 Group rows follow today's memberships: history does not say which groups a user was in back then.
 """
@@ -11,9 +12,9 @@ import datetime as dt
 from django.conf import settings
 from django.db import connections, router, transaction
 from django.db.models import BigIntegerField, Case, IntegerField, Count, DateField, F, Func, Q, Sum, Value, When
-from django.db.models.functions import Cast, Coalesce, Round, TruncDate
+from django.db.models.functions import Cast, Coalesce, Round, TruncDate, TruncMonth
 
-from chat.models.usage import COST_UNITS, COUNTERS, KEY, TOTAL_KEY
+from chat.models.usage import COST_UNITS, COUNTERS, KEY, MONTH_KEY, TOTAL_KEY
 
 
 def utc_day(vendor: str):
@@ -73,9 +74,16 @@ def recount_query(messages, *, per_group: bool, everyone: bool = False):
     return settled.values(**keys).annotate(**counter_aggregates()).order_by()
 
 
-def rebuild(message_model, usage_model, total_model=None, *, using=None) -> int:
-    """Empty the rollup (UsageDay, and UsageTotalDay when given) and recount it from every message;
-    returns the number of rows written."""
+def month_query(days):
+    """UsageMonth's rows summed from UsageDay's (a queryset of it), columns named r_<column>."""
+    keys = {"r_month": TruncMonth("day", output_field=DateField()), "r_user_id": F("user_id"),
+            "r_group_id": F("group_id"), "r_model_key": F("model_key"), "r_currency": F("currency")}
+    return days.values(**keys).annotate(**{f"r_{name}": Sum(name) for name in COUNTERS}).order_by()
+
+
+def rebuild(message_model, usage_model, total_model=None, month_model=None, *, using=None) -> int:
+    """Empty the rollup (UsageDay, and UsageTotalDay and UsageMonth when given) and recount it from every
+    message; returns the number of rows written."""
     using = using or router.db_for_write(usage_model)
     connection = connections[using]
     quote = connection.ops.quote_name
@@ -83,6 +91,8 @@ def rebuild(message_model, usage_model, total_model=None, *, using=None) -> int:
     statements = [(usage_model, KEY, recount_query(messages, per_group=per_group)) for per_group in (False, True)]
     if total_model is not None:
         statements.append((total_model, TOTAL_KEY, recount_query(messages, per_group=False, everyone=True)))
+    if month_model is not None:  # after UsageDay's statements: it sums their rows
+        statements.append((month_model, MONTH_KEY, month_query(usage_model.objects.using(using))))
     written = 0
     with transaction.atomic(using=using):
         with connection.cursor() as cursor:

@@ -10,7 +10,7 @@ import time
 
 from django.core.management import BaseCommand
 
-from chat.models import Message, UsageDay, UsageTotalDay
+from chat.models import Message, UsageDay, UsageMonth, UsageTotalDay
 from chat.models.usage_rebuild import rebuild
 
 
@@ -19,5 +19,5 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         started = time.monotonic()
-        rows = rebuild(Message, UsageDay, UsageTotalDay)
+        rows = rebuild(Message, UsageDay, UsageTotalDay, UsageMonth)
         self.stdout.write(f"Rebuilt the usage rollup: {rows} row(s) in {time.monotonic() - started:.1f} s.")
