@@ -17,7 +17,7 @@ from chat.admin.attachments import HasAttachmentsFilter, MessageAttachmentsAdmin
 from chat.admin.filters import CreatedRangeFilter, ErrorCodeFilter, ModelKeyFilter, StopReasonFilter
 from chat.admin.history import ReadOnlyHistoryAdmin, preview, printable, status_badge
 from chat.admin.stream_details import StreamDetailsAdmin
-from chat.dashboard import spend
+from chat.dashboard import aggregates, spend
 from chat.dashboard.charts import charts
 from chat.dashboard.forms import DashboardForm
 from chat.dashboard.queries import usage
@@ -209,6 +209,7 @@ class MessageAdmin(MessageAttachmentsAdmin, StreamDetailsAdmin, ReadOnlyHistoryA
             "report": report,
             "charts": charts(report),
             "day_rows": day_rows(report.days, report.priced),
+            "sample_every": aggregates.SAMPLE_EVERY, "sample_above": f"{aggregates.SAMPLE_ABOVE:,}",
             "history_url": reverse("admin:chat_message_changelist"),
             "spend_csv_url": reverse("admin:chat_message_spend_csv"),
             "time_zone": timezone.get_current_timezone_name(),

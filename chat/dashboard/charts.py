@@ -9,9 +9,8 @@ read the drawn charts from the HTML like any other figure (tests/test_dashboard.
 
 import math
 
-from django.utils.html import format_html_join
-
 from chat.dashboard.queries import Usage, money
+from chat.dashboard.tables import html_rows
 
 WIDTH, HEIGHT = 640, 220
 LEFT, RIGHT, TOP, BOTTOM = 56, 12, 14, 34
@@ -78,14 +77,14 @@ def column_chart(labels: list[str], series: list[tuple[str, list]], *, kind: str
 
 def bars_svg(bars: list[dict]):
     """The columns as SVG, built here: a year of days is ~1,100 shapes, too many for template nodes (escaped)."""
-    return format_html_join("", '<rect class="series-{}" x="{}" y="{}" width="{}" height="{}"><title>{}</title></rect>',
+    return html_rows('<rect class="series-{}" x="{}" y="{}" width="{}" height="{}"><title>{}</title></rect>',
                             ((b["series"], b["x"], b["y"], b["w"], b["h"], b["title"]) for b in bars))
 
 
 def lines_svg(lines: list[dict]):
-    return format_html_join("", '<polyline class="line series-{}" points="{}"/>{}', (
-        (line["series"], line["points"], format_html_join(
-            "", '<circle class="series-{}" cx="{}" cy="{}" r="3"><title>{}</title></circle>',
+    return html_rows('<polyline class="line series-{}" points="{}"/>{}', (
+        (line["series"], line["points"], html_rows(
+            '<circle class="series-{}" cx="{}" cy="{}" r="3"><title>{}</title></circle>',
             ((line["series"], m["x"], m["y"], m["title"]) for m in line["markers"])))
         for line in lines))
 

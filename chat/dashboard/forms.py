@@ -8,7 +8,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from chat.dashboard.queries import Scope
-from chat.models import CatalogEntry, Message, UsageDay
+from chat.models import CatalogEntry, Message, UsageMonth
 
 DEFAULT_DAYS = 7
 MAX_DAYS = 366
@@ -29,9 +29,9 @@ class DashboardForm(forms.Form):
 
     def __init__(self, data, *args, **kwargs):
         super().__init__(data, *args, **kwargs)
-        # Users who have sent a message: those in the usage rollup (a few rows a day) and those streaming now.
+        # Users who have sent a message: those in the monthly usage rollup (a few rows a month) and those streaming now.
         users = get_user_model().objects.filter(
-            Q(pk__in=UsageDay.objects.users_own().values("user_id")) | Q(pk__in=Message.objects.streaming().values("user_id"))
+            Q(pk__in=UsageMonth.objects.users_own().values("user_id")) | Q(pk__in=Message.objects.streaming().values("user_id"))
         ).order_by("username")
         self.fields["user"].choices = [("", "All users")] + [(user.pk, user.get_username()) for user in users]
         for name in ("start", "end"):  # the browser's date picker offers only these days

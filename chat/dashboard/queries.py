@@ -20,7 +20,8 @@ from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
 from chat.dashboard import rollup
-from chat.dashboard.aggregates import SAMPLE_ABOVE, local_date, percentiles_by_model
+from chat.dashboard import aggregates
+from chat.dashboard.aggregates import local_date, percentiles_by_model
 from chat.models import CatalogEntry, Message, tokens_per_second
 
 TOP_USERS = 10
@@ -121,7 +122,7 @@ class Usage:
     currencies: list[str]  # of the stored costs counted; more than one means the cost figures mix them
     model_keys: list[str]  # every model used in the range (by the chosen user), whatever model is chosen
     from_rollup: bool = False  # read from the per-day rollup (UTC days), not the messages
-    sampled_percentiles: bool = False  # estimated from a sample of the answers (aggregates.SAMPLE_ABOVE)
+    sampled_percentiles: bool = False  # estimated from a sample of the answers (over aggregates.SAMPLE_ABOVE)
 
 
 def prices() -> dict[str, tuple[Decimal | None, ...]]:
@@ -267,7 +268,7 @@ def usage(scope: Scope) -> Usage:
         currencies=sorted(currencies),
         model_keys=sorted(model_keys),
         from_rollup=from_rollup,
-        sampled_percentiles=connections[messages.db].vendor == "postgresql" and rows_in_range > SAMPLE_ABOVE,
+        sampled_percentiles=rows_in_range > aggregates.SAMPLE_ABOVE,
     )
 
 
