@@ -206,6 +206,7 @@ def main() -> None:
             (f"dashboard, {DAYS + 1} days, one model", whole + "&model=claude-sonnet"),
             (f"dashboard, {DAYS + 1} days, heaviest user", whole + f"&user={heavy_user}"),
             ("spend.csv per week, whole range", f"/admin/chat/message/dashboard/spend.csv?start={first}&end={today.isoformat()}&period=week"),
+            ("spend.csv per month, whole range", f"/admin/chat/message/dashboard/spend.csv?start={first}&end={today.isoformat()}&period=month"),
         ]
         lists = [
             ("history list, first page", "/admin/chat/message/"),

@@ -145,3 +145,21 @@ def test_long_ranges_read_whole_months_and_show_what_a_scan_of_the_messages_show
     scanned = dashboard(client, start=start, end=end)[1]
     assert from_rollup == scanned
     assert len(from_rollup["users-table"]) > 1 and len(from_rollup["groups-table"]) > 1
+
+
+def test_spend_export_per_month_over_whole_and_partial_months_adds_the_days_up(client, staff, teams):
+    research, ops, carol = teams
+    alice, bob = ops.user_set.order_by("username")
+    for n, day in enumerate(["2025-02-19", "2025-02-20", "2025-02-28", "2025-03-31", "2025-04-01", "2025-04-03", "2025-04-04"]):
+        make([alice, bob, carol][n % 3], ["claude", "local"][n % 2], at(day), input_tokens=10 * n, output_tokens=n)
+    client.force_login(staff)
+    query = {"start": "2025-02-20", "end": "2025-04-03"}
+    days = read_csv(client.get(SPEND_URL, {**query, "period": "day"}))
+    months = read_csv(client.get(SPEND_URL, {**query, "period": "month"}))
+    summed = {}
+    for row in days:
+        key = (row["period_start"][:8] + "01", row["kind"], row["user"], row["group"], row["model"])
+        summed[key] = [a + int(row[name]) for a, name in zip(summed.get(key, [0, 0, 0]), ("requests", "input_tokens", "output_tokens"))]
+    assert {(row["period_start"], row["kind"], row["user"], row["group"], row["model"]):
+            [int(row[name]) for name in ("requests", "input_tokens", "output_tokens")] for row in months} == summed
+    assert {row["period_start"] for row in months} == {"2025-02-01", "2025-03-01", "2025-04-01"}

@@ -21,7 +21,8 @@ from django.db.models.functions import TruncMonth, TruncWeek
 from chat.dashboard.forms import EARLIEST, latest
 from chat.dashboard.queries import estimated_cost, prices
 from chat.exports import csv_cell
-from chat.models import UsageDay
+from chat.dashboard.rollup import month_split
+from chat.models import UsageDay, UsageMonth
 from chat.models.usage import COST_UNITS
 from chat.pricing import amount_text
 
@@ -52,12 +53,24 @@ class SpendForm(forms.Form):
 
 
 def period_rows(start: date, end: date, period: str, *, per_group: bool):
-    """The rollup summed per (period start, user or group, model, currency), in that order."""
-    rows = UsageDay.objects.between(start, end)
-    rows = rows.per_group() if per_group else rows.users_own()
+    """The rollup summed per (period start, user or group, model, currency), in that order. Per month, whole
+    months are read from UsageMonth (a year: ~12 rows per user and model) and only the edge days from UsageDay."""
     who = "group_id" if per_group else "user_id"
-    return (rows.annotate(period_start=PERIODS[period]).values("period_start", who, "model_key", "currency")
-            .annotate(**{name: Sum(name) for name in SUMMED}).order_by("period_start", who, "model_key", "currency"))
+
+    def summed(model, first: date, last: date, period_start):
+        rows = model.objects.between(first, last)
+        rows = rows.per_group() if per_group else rows.users_own()
+        return (rows.annotate(period_start=period_start).values("period_start", who, "model_key", "currency")
+                .annotate(**{name: Sum(name) for name in SUMMED}).order_by())
+
+    if period != "month":
+        return summed(UsageDay, start, end, PERIODS[period]).order_by("period_start", who, "model_key", "currency")
+    months, edges = month_split(start, end)  # no month is in both parts: a union, not a sum
+    parts = [summed(UsageDay, first, last, PERIODS["month"]) for first, last in edges]
+    if months:
+        parts.append(summed(UsageMonth, *months, F("month")))
+    first, *rest = parts
+    return (first.union(*rest, all=True) if rest else first).order_by("period_start", who, "model_key", "currency")
 
 
 def spend_rows(start: date, end: date, period: str):
