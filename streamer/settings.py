@@ -318,6 +318,9 @@ if not OIDC_ENABLED and (OIDC_RP_CLIENT_ID or OIDC_RP_CLIENT_SECRET):
 OIDC_RP_SCOPES = oidc_config.scopes(env_str("OIDC_SCOPES", "openid email profile"))
 OIDC_GROUPS_CLAIM = oidc_config.claim_name("OIDC_GROUPS_CLAIM", env_str("OIDC_GROUPS_CLAIM", "groups"))
 OIDC_USERNAME_CLAIM = oidc_config.claim_name("OIDC_USERNAME_CLAIM", env_str("OIDC_USERNAME_CLAIM", "preferred_username"))
+# Accounts follow the ID token's subject. At a subject's first sign-in an existing account of the same
+# name (made before single sign-on) is linked to it, unless it is a superuser or this is off.
+OIDC_LINK_EXISTING_USERS = env_bool("OIDC_LINK_EXISTING_USERS", True)
 OIDC_STAFF_GROUPS = env_list("OIDC_STAFF_GROUPS", "")
 OIDC_PROVIDER_NAME = oidc_config.provider_name(env_str("OIDC_PROVIDER_NAME", "SSO"))
 PASSWORD_LOGIN = env_bool("PASSWORD_LOGIN", True)

@@ -176,3 +176,46 @@ def test_a_discovery_document_of_another_issuer_is_refused(client, oidc, setting
     response = client.get("/oidc/authenticate/")
     assert response.status_code == 503
     assert "names the issuer" in response.content.decode()
+
+
+def test_the_account_follows_its_subject_when_the_provider_renames_it(oidc, django_user_model):
+    sign_in(Client(), oidc, "bob")
+    bob = django_user_model.objects.get(username="bob")
+    oidc.change_user("bob", preferred_username="robert")
+    client = Client()
+    assert sign_in(client, oidc, "bob")["Location"] == "/"
+    assert signed_in_as(client) == "robert"
+    assert django_user_model.objects.get(pk=bob.pk).username == "robert"
+    assert not django_user_model.objects.filter(username="bob").exists()
+
+
+def test_another_subject_cannot_take_over_an_account_by_its_name(client, oidc, django_user_model):
+    """mallory's provider account carries the username claim "alice", after alice's account was linked."""
+    sign_in(Client(), oidc, "alice")
+    oidc.change_user("carol", preferred_username="alice")  # carol's subject, alice's name
+    response = sign_in(client, oidc, "carol")
+    assert response["Location"] == "/accounts/login/?sso=failed"
+    assert signed_in_as(client) is None
+    alice = django_user_model.objects.get(username="alice")
+    assert group_names(alice) == {"engineering"} and not alice.is_staff  # carol's groups were not given
+
+
+def test_a_local_superuser_is_never_taken_over_by_name(client, oidc, django_user_model):
+    admin = django_user_model.objects.create_superuser("carol", password="local-admin-pass-1")
+    response = sign_in(client, oidc, "carol")
+    assert response["Location"] == "/accounts/login/?sso=failed"
+    assert signed_in_as(client) is None
+    admin.refresh_from_db()
+    assert admin.check_password("local-admin-pass-1") and admin.is_superuser and group_names(admin) == set()
+
+
+def test_an_account_made_before_single_sign_on_is_linked_once_then_kept(oidc, django_user_model, settings):
+    existing = django_user_model.objects.create_user("alice", password="alice-password-1")
+    client = Client()
+    assert sign_in(client, oidc, "alice")["Location"] == "/"
+    assert signed_in_as(client) == "alice" and client.get("/").wsgi_request.user.pk == existing.pk
+    assert existing.oidc_identity.subject == "alice"
+    settings.OIDC_LINK_EXISTING_USERS = False  # linking is only for an account's first sign-in: kept after
+    assert sign_in(Client(), oidc, "alice")["Location"] == "/"
+    django_user_model.objects.create_user("bob", password="bob-password-1")
+    assert sign_in(Client(), oidc, "bob")["Location"] == "/accounts/login/?sso=failed"

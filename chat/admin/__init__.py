@@ -5,5 +5,5 @@ its messages), except while a message is still streaming; `manage.py purge_histo
 Django's admin autodiscovery imports this package: importing the modules registers their admins.
 """
 
-from chat.admin import budgets, catalog, conversations, messages  # noqa: F401
+from chat.admin import budgets, catalog, conversations, identities, messages  # noqa: F401
 

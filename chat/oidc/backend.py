@@ -14,6 +14,7 @@ from django.core.exceptions import SuspiciousOperation, ValidationError
 from django.db import transaction
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 
+from chat.models import OidcIdentity
 from chat.oidc import discovery
 
 log = logging.getLogger(__name__)
@@ -90,15 +91,50 @@ class OidcBackend(OIDCAuthenticationBackend):
         return self._user_from_claims(claims)
 
     def _user_from_claims(self, claims):
-        username = username_from(claims)
+        """The account of the token's subject; at its first sign-in a new account, or an existing one of the
+        same name that no subject holds yet (OIDC_LINK_EXISTING_USERS; never a superuser). None: refused."""
+        username, subject = username_from(claims), subject_from(claims)
         with transaction.atomic():
-            user = self.UserModel.objects.filter(username=username).first()
-            if user is None:
-                user = self.UserModel(username=username, email=str(claims.get("email") or "")[:254])
-                user.set_unusable_password()  # signs in through the provider only
-                user.save()
+            identity = OidcIdentity.objects.select_related("user").filter(issuer=settings.OIDC_ISSUER, subject=subject).first()
+            if identity is not None:
+                user = identity.user
+                if user.username != username and not self.UserModel.objects.filter(username=username).exists():
+                    user.username = username  # renamed at the provider: the account follows its subject
+                    user.save(update_fields=["username"])
+            else:
+                user = self.UserModel.objects.filter(username=username).first()
+                if user is None:
+                    user = self.UserModel(username=username, email=str(claims.get("email") or "")[:254])
+                    user.set_unusable_password()  # signs in through the provider only
+                    user.save()
+                elif not linkable(user):
+                    log.warning("Single sign-on refused: the account %r is not the provider subject %r's (%s)",
+                                username, subject, why_not_linkable(user))
+                    return None
+                OidcIdentity.objects.create(user=user, issuer=settings.OIDC_ISSUER, subject=subject)
             sync_from_claims(user, claims)
         return user
+
+
+def subject_from(claims: dict) -> str:
+    value = claims.get("sub")
+    if not isinstance(value, str) or not value or len(value) > 255:
+        raise SuspiciousOperation("The ID token's sub is not a string of 1-255 characters")
+    return value
+
+
+def why_not_linkable(user) -> str | None:
+    if OidcIdentity.objects.filter(user=user).exists():
+        return "it belongs to another subject"
+    if user.is_superuser:
+        return "a superuser is never linked by name"
+    if not settings.OIDC_LINK_EXISTING_USERS:
+        return "OIDC_LINK_EXISTING_USERS is off"
+    return None
+
+
+def linkable(user) -> bool:
+    return why_not_linkable(user) is None
 
 
 def username_from(claims: dict) -> str:

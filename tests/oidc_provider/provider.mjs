@@ -65,7 +65,8 @@ const configuration = {
     return {
       accountId: id,
       claims: async () => ({
-        sub: id, email: user.email, email_verified: true, preferred_username: id, name: id, groups: user.groups || [],
+        sub: id, email: user.email, email_verified: true, preferred_username: user.preferred_username || id, name: id,
+        groups: user.groups || [],
       }),
     };
   },
