@@ -139,11 +139,17 @@ def path_of(url: str) -> str:
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
-@pytest.fixture(scope="session")
-def oidc_provider():
+def own_provider():
+    """A provider process of one's own, stopped after: the fixture of tests that remove users at the
+    provider or keep an app running against it (`provider = pytest.fixture(scope=...)(own_provider)`)."""
     provider = OidcProvider()
-    yield provider
-    provider.stop()
+    try:
+        yield provider
+    finally:
+        provider.stop()
+
+
+oidc_provider = pytest.fixture(scope="session", name="oidc_provider")(own_provider)
 
 
 @pytest.fixture

@@ -9,16 +9,12 @@ import pytest
 import requests
 from websockets.exceptions import ConnectionClosed
 
-from tests.oidc import OidcProvider, Person, start_app
+from tests.oidc import Person, own_provider, start_app
 
 ENDED = {"type": "error", "id": None, "code": "unauthenticated", "detail": "Your session has ended. Please log in again."}
 
 
-@pytest.fixture(scope="module")
-def provider():
-    provider = OidcProvider()
-    yield provider
-    provider.stop()
+provider = pytest.fixture(scope="module")(own_provider)
 
 
 @pytest.fixture(scope="module")

@@ -11,17 +11,13 @@ from pathlib import Path
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from tests.oidc import OidcProvider
+from tests.oidc import own_provider
 from tests.servers import Daphne, app_env, free_port, manage
 from tests.test_oidc_removed_user import ENDED, signed_in
 from tests.test_scale_out import REDIS, database, pytestmark  # noqa: F401  a database of its own, and when to skip
 
 
-@pytest.fixture
-def provider():
-    provider = OidcProvider()
-    yield provider
-    provider.stop()
+provider = pytest.fixture(own_provider)
 
 
 @pytest.fixture

@@ -4,14 +4,10 @@ the chat page connected; "Log out" ends the provider's session too (RP-initiated
 import pytest
 
 from tests.browser.conftest import screenshot, watched_page
-from tests.oidc import USERS, OidcProvider, start_app
+from tests.oidc import USERS, own_provider, start_app
 
 
-@pytest.fixture(scope="module")
-def provider():
-    provider = OidcProvider()
-    yield provider
-    provider.stop()
+provider = pytest.fixture(scope="module")(own_provider)
 
 
 @pytest.fixture(scope="module")
