@@ -25,6 +25,12 @@ from chat.pricing import COST_PLACES, amount_text
 ZERO = Decimal(0)
 WARN_AT = 0.8  # the page warns once this share of a budget is used
 CHARS_PER_TOKEN = 4  # the estimate of input tokens before the model counts them
+# Attached files' input tokens, before the model counts them (upper estimates, as a reservation needs):
+# an image is scaled to ~1.15 megapixels at most, ~750 pixels a token (Anthropic's vision guide); a PDF
+# page is 1,500-3,000 tokens with its image (their PDF guide); zipped office files hold ~4x their size.
+IMAGE_PIXELS_PER_TOKEN, IMAGE_MAX_TOKENS = 750, 1_600
+PDF_PAGE_TOKENS = 3_000
+ZIPPED_FORMATS = ("docx", "xlsx")
 
 
 @dataclass(frozen=True)
@@ -131,12 +137,25 @@ def locked_counters(user, limits: list[Limit], now: datetime) -> list[tuple[Limi
             if (counter.key, counter.period_start) in wanted]
 
 
+def file_tokens(file) -> int:
+    """The most input tokens an attached file (chat.providers.attached.AttachedFile) is likely to be."""
+    if file.kind == "image":
+        if file.width and file.height:
+            return min(math.ceil(file.width * file.height / IMAGE_PIXELS_PER_TOKEN), IMAGE_MAX_TOKENS)
+        return IMAGE_MAX_TOKENS
+    if file.format == "pdf" and file.pages:
+        return file.pages * PDF_PAGE_TOKENS
+    return math.ceil(file.size * (CHARS_PER_TOKEN if file.format in ZIPPED_FORMATS else 1) / CHARS_PER_TOKEN)
+
+
 def most_it_can_cost(request, params: dict, prices) -> tuple[Charge, int]:
     """(the most the answer can cost, the estimated input tokens): the input estimated at four characters
-    a token over what is sent (context and system prompt), priced at the dearest input price known (a
-    cache write costs more than plain input), plus max_tokens at the output price."""
+    a token over what is sent (context and system prompt) plus its files (file_tokens), priced at the
+    dearest input price known (a cache write costs more than plain input), plus max_tokens at the output
+    price."""
     chars = sum(len(message["text"]) for message in request.messages) + len(request.system or "")
-    input_tokens = math.ceil(chars / CHARS_PER_TOKEN)
+    files = [file for message in request.messages for file in message.get("attachments") or ()]
+    input_tokens = math.ceil(chars / CHARS_PER_TOKEN) + sum(file_tokens(file) for file in files)
     max_tokens = params.get("max_tokens") or settings.DEFAULT_MAX_TOKENS
     input_price, output_price, cache_read, cache_write = prices or (None, None, None, None)
     dearest_input = max((price for price in (input_price, cache_read, cache_write) if price is not None), default=ZERO)

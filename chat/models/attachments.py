@@ -121,7 +121,7 @@ class Attachment(models.Model):
 
     def as_attached(self) -> AttachedFile:
         return AttachedFile(id=self.pk, name=self.name, kind=self.kind, format=self.format, size=self.size,
-                            stored_as=self.file.name)
+                            stored_as=self.file.name, pages=self.pages, width=self.width, height=self.height)
 
     def shared_copy(self, message) -> "Attachment":
         """A row for the same file, sent again with another message (the file is not copied)."""

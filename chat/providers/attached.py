@@ -23,6 +23,9 @@ class AttachedFile:
     format: str  # as detected: pdf, csv, doc, docx, xls, xlsx, html, txt, md, png, jpeg, gif, webp
     size: int
     stored_as: str  # its name in the "attachments" storage
+    pages: int | None = None  # a PDF's
+    width: int | None = None  # an image's, in pixels
+    height: int | None = None
 
     def read(self) -> bytes:
         """The file's bytes (called in a provider's worker thread, never on the event loop)."""
