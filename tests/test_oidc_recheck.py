@@ -80,3 +80,27 @@ def test_an_unreachable_provider_ends_no_session(client, oidc, settings):
     discovery.forget()
     assert recheck.recheck(key)
     assert client.get("/").status_code == 200
+
+
+def test_groups_and_staff_follow_the_provider_at_the_recheck(client, oidc, django_user_model):
+    key = signed_in(client, oidc)  # alice, in engineering
+    oidc.change_user("alice", groups=["finance", "streamer-admins"])
+    make_due(key)
+    assert recheck.recheck(key)
+    alice = django_user_model.objects.get(username="alice")
+    assert set(alice.groups.values_list("name", flat=True)) == {"finance", "streamer-admins"} and alice.is_staff
+    oidc.change_user("alice", groups=[])
+    make_due(key)
+    assert recheck.recheck(key)
+    alice.refresh_from_db()
+    assert not alice.groups.exists() and not alice.is_staff
+
+
+def test_a_session_whose_account_holds_another_subject_is_ended(client, oidc, django_user_model):
+    from chat.models import OidcIdentity
+
+    key = signed_in(client, oidc)
+    OidcIdentity.objects.filter(user__username="alice").update(subject="someone-else")
+    make_due(key)
+    assert not recheck.recheck(key)
+    assert not Session.objects.filter(pk=key).exists()

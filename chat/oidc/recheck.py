@@ -3,7 +3,8 @@ refresh token is sent to the provider's token endpoint. A provider refuses it (`
 user is removed or disabled there, or their provider session was ended; then the session is deleted and
 its sockets end in every process (chat.sessions), and the provider refuses the next sign-in itself.
 
-Checked on the session's HTTP requests (RecheckMiddleware) and, for open sockets, by one task per event
+The user's groups and staff flag are then set from the refreshed claims (the new ID token's, the
+userinfo's) as at sign-in. Checked on the session's HTTP requests (RecheckMiddleware) and, for open sockets, by one task per event
 loop. A provider that cannot be reached ends nothing (logged; tried again at the next check): a provider
 outage must not sign everyone out. Sessions without a refresh token (the provider issued none) cannot be
 re-checked and last until they expire; the sign-in logs a warning then.
@@ -53,8 +54,9 @@ def due(data) -> bool:
         time.time() - float(data.get("oidc_checked_at", 0)) >= settings.OIDC_RECHECK_SECONDS)
 
 
-def refresh(refresh_token: str) -> str:
-    """The refresh token to keep (providers may rotate it); Refused when the provider says invalid_grant."""
+def refresh(refresh_token: str) -> dict:
+    """The token response, with the refresh token to keep (providers may rotate it); Refused when the
+    provider says invalid_grant."""
     response = requests.post(
         discovery.metadata()["token_endpoint"],
         data={"grant_type": "refresh_token", "refresh_token": refresh_token},
@@ -68,7 +70,8 @@ def refresh(refresh_token: str) -> str:
         if error == "invalid_grant":
             raise Refused(response.text[:300])
     response.raise_for_status()
-    return response.json().get("refresh_token") or refresh_token
+    tokens = response.json()
+    return tokens | {"refresh_token": tokens.get("refresh_token") or refresh_token}
 
 
 def recheck(session_key: str, session=None) -> bool:
@@ -92,7 +95,8 @@ def _recheck(session_key: str, session) -> bool:
                 session["oidc_checked_at"] = store.get("oidc_checked_at", 0)
             return True
         try:
-            token = refresh(store["oidc_refresh_token"])
+            tokens = refresh(store["oidc_refresh_token"])
+            sync_groups(store, tokens)
         except Refused as refusal:
             log.info("The provider refused session %s… (%s): ending it", sessions.key_hash(session_key)[:8], refusal)
             store.delete()
@@ -102,9 +106,40 @@ def _recheck(session_key: str, session) -> bool:
             log.warning("Could not re-check a session with the provider (kept until the next check): %s", error)
             return True
         for data in filter(lambda d: d is not None, (store, session)):
-            data["oidc_refresh_token"], data["oidc_checked_at"] = token, time.time()
+            data["oidc_refresh_token"], data["oidc_checked_at"] = tokens["refresh_token"], time.time()
         store.save()
     return True
+
+
+def sync_groups(store, tokens: dict) -> None:
+    """The session's user's groups and staff flag set from the refreshed claims (the new ID token's and the
+    userinfo's, as at sign-in) when they carry the groups claim: a user moved out of a group at the provider
+    loses its models and budgets here within OIDC_RECHECK_SECONDS, not at their next sign-in. Claims that
+    fail verification, or are about another subject, end the session (Refused)."""
+    from django.contrib.auth import get_user_model
+    from django.core.exceptions import SuspiciousOperation
+
+    from chat.oidc.backend import OidcBackend, sync_from_claims
+
+    backend, claims = OidcBackend(), {}
+    try:
+        if tokens.get("id_token"):
+            claims = backend._verify_jws(tokens["id_token"], backend.retrieve_matching_jwk(tokens["id_token"]))
+        if backend.OIDC_OP_USER_ENDPOINT and tokens.get("access_token"):
+            userinfo = backend.get_userinfo(tokens["access_token"], tokens.get("id_token"), claims)
+            if claims and userinfo.get("sub") != claims.get("sub"):
+                raise SuspiciousOperation("the userinfo response is about another subject")
+            claims = {**claims, **userinfo}
+    except SuspiciousOperation as error:
+        raise Refused(f"the refreshed claims were refused: {error}") from None
+    if not claims:
+        return
+    user = get_user_model().objects.filter(pk=store.get(auth.SESSION_KEY)).select_related("oidc_identity").first()
+    identity = getattr(user, "oidc_identity", None) if user is not None else None
+    if identity is None or identity.subject != claims.get("sub"):
+        raise Refused("the refreshed claims are about another subject (or a session from before subjects were kept)")
+    if settings.OIDC_GROUPS_CLAIM in claims:
+        sync_from_claims(user, claims)
 
 
 class RecheckMiddleware:
