@@ -123,6 +123,15 @@ def test_percentiles_over_many_answers_are_those_of_one_answer_in_twenty(client,
     assert row["TTFT p50"] != dict(zip(exact["models-table"][0], exact["models-table"][1]))["TTFT p50"]
 
 
+@pytest.mark.parametrize(("rows", "step"), [(50_000, 1), (50_001, 20), (400_000, 20), (400_001, 100),
+                                            (1_000_000, 100), (2_000_001, 500)])
+def test_the_sample_thins_out_as_the_range_grows(rows, step):
+    """Percentiles sort at most SAMPLED_ROWS values: every 20th answer, then every 100th, 500th…"""
+    from chat.dashboard import aggregates
+
+    assert aggregates.sample_step(rows) == step
+
+
 @pytest.mark.parametrize("start, end", [
     ("2025-02-20", "2025-04-03"),  # a partial month, a whole one, a partial one
     ("2025-03-01", "2025-03-31"),  # one whole month

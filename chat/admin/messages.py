@@ -209,7 +209,7 @@ class MessageAdmin(MessageAttachmentsAdmin, StreamDetailsAdmin, ReadOnlyHistoryA
             "report": report,
             "charts": charts(report),
             "day_rows": day_rows(report.days, report.priced),
-            "sample_every": aggregates.SAMPLE_EVERY, "sample_above": f"{aggregates.SAMPLE_ABOVE:,}",
+            "sample_above": f"{aggregates.SAMPLE_ABOVE:,}",
             "history_url": reverse("admin:chat_message_changelist"),
             "spend_csv_url": reverse("admin:chat_message_spend_csv"),
             "time_zone": timezone.get_current_timezone_name(),

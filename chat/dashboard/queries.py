@@ -122,7 +122,7 @@ class Usage:
     currencies: list[str]  # of the stored costs counted; more than one means the cost figures mix them
     model_keys: list[str]  # every model used in the range (by the chosen user), whatever model is chosen
     from_rollup: bool = False  # read from the per-day rollup (UTC days), not the messages
-    sampled_percentiles: bool = False  # estimated from a sample of the answers (over aggregates.SAMPLE_ABOVE)
+    sampled_every: int = 1  # the percentiles read every n-th answer (aggregates.sample_step); 1: all
 
 
 def prices() -> dict[str, tuple[Decimal | None, ...]]:
@@ -268,7 +268,7 @@ def usage(scope: Scope) -> Usage:
         currencies=sorted(currencies),
         model_keys=sorted(model_keys),
         from_rollup=from_rollup,
-        sampled_percentiles=rows_in_range > aggregates.SAMPLE_ABOVE,
+        sampled_every=aggregates.sample_step(rows_in_range),
     )
 
 

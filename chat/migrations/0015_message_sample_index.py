@@ -6,7 +6,7 @@ MOD() function, which on SQLite is a Python callback (slow, and missing outside 
 from django.db import migrations
 
 SAMPLE_EVERY = 20  # chat.dashboard.aggregates.SAMPLE_EVERY: the query must state the same predicate
-COLUMNS = ("model_key", "user_id", "ttft_ms", "output_tokens", "duration_ms")
+COLUMNS = ("model_key", "user_id", "ttft_ms", "output_tokens", "duration_ms", "id")  # id: for sparser samples
 
 
 def create(apps, schema_editor):
