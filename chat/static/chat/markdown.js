@@ -131,10 +131,14 @@ export const markdown = createMarkdown();
 // ---------- cutting an answer into blocks ----------
 
 // An answer is cut into top-level blocks at blank lines outside fenced code. A block is settled (rendered once
-// and kept) when a line with no indentation follows its blank line: an indented one still belongs to it (a list
-// item's second paragraph, or its code). Only the last, open block is parsed again as text arrives.
+// and kept) when a line with no indentation follows its blank line, or one indented by 1-3 spaces when the block
+// holds no list item (CommonMark starts a new paragraph there; models often begin it with a token's space): in a
+// list such a line may still belong to an item, and 4 spaces or a tab may be the block's own indented code. Only
+// the last, open block is parsed again as text arrives.
 const FENCE_OPEN = /^\s*(`{3,}|~{3,})(.*)$/;
 const FENCE_CLOSE = /^\s*(`{3,}|~{3,})\s*$/;
+const LIST_ITEM = /^[ >]*(?:[*+-]|\d{1,9}[.)])(?:\s|$)/;
+const SHALLOW_INDENT = /^ {1,3}\S/;
 
 // Where a scan of one answer stands; settledBlocks carries it on as the text grows.
 export function newBlockScan() {
@@ -143,6 +147,7 @@ export function newBlockScan() {
     scanPos: 0,      // every complete line before this was looked at
     fence: null,     // the open fence's marker, e.g. "```"
     hasContent: false,
+    list: false,     // the open block holds a list item (an indented line after a blank one may continue it)
     boundary: false, // a blank line ended the open block's content; the next line decides
   };
 }
@@ -166,12 +171,14 @@ export function settledBlocks(scan, text) {
       if (scan.hasContent) scan.boundary = true;
       continue;
     }
-    if (scan.boundary && !/^\s/.test(line)) {
+    if (scan.boundary && (!/^\s/.test(line) || (!scan.list && SHALLOW_INDENT.test(line)))) {
       blocks.push(text.slice(scan.blockStart, start));
       scan.blockStart = start;
+      scan.list = false;
     }
     scan.boundary = false;
     scan.hasContent = true;
+    if (!scan.list && LIST_ITEM.test(line)) scan.list = true;
     const open = FENCE_OPEN.exec(line);
     if (open && !(open[1][0] === '`' && open[2].includes('`'))) scan.fence = open[1];
   }
