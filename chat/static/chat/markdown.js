@@ -146,6 +146,7 @@ export function newBlockScan() {
     blockStart: 0,   // where the open block starts in the text
     scanPos: 0,      // every complete line before this was looked at
     fence: null,     // the open fence's marker, e.g. "```"
+    fenceIndent: 0,  // the open fence's indentation (its code lines lose as much)
     hasContent: false,
     list: false,     // the open block holds a list item (an indented line after a blank one may continue it)
     boundary: false, // a blank line ended the open block's content; the next line decides
@@ -180,7 +181,10 @@ export function settledBlocks(scan, text) {
     scan.hasContent = true;
     if (!scan.list && LIST_ITEM.test(line)) scan.list = true;
     const open = FENCE_OPEN.exec(line);
-    if (open && !(open[1][0] === '`' && open[2].includes('`'))) scan.fence = open[1];
+    if (open && !(open[1][0] === '`' && open[2].includes('`'))) {
+      scan.fence = open[1];
+      scan.fenceIndent = line.length - line.trimStart().length;
+    }
   }
   scan.scanPos = pos;
   return blocks;
