@@ -83,6 +83,9 @@ function createMarkdown() {
     ALLOW_ARIA_ATTR: false,
     RETURN_DOM_FRAGMENT: true,
   };
+  // Set once instead of passed on every call: DOMPurify otherwise rebuilds its allow-lists from it each time, more
+  // than half the cost of sanitising a short block (this module is DOMPurify's only user on the page).
+  DOMPurify.setConfig(PURIFY);
 
   function decorate(fragment, highlighting) {
     for (const pre of fragment.querySelectorAll('pre')) {
@@ -120,7 +123,7 @@ function createMarkdown() {
         console.warn('Streamer: markdown failed', err);
         html = `<p>${escapeHtml(source)}</p>`;
       }
-      return decorate(DOMPurify.sanitize(html, PURIFY), highlighting);
+      return decorate(DOMPurify.sanitize(html), highlighting);
     },
   };
 }
@@ -131,10 +134,14 @@ export const markdown = createMarkdown();
 // ---------- cutting an answer into blocks ----------
 
 // An answer is cut into top-level blocks at blank lines outside fenced code. A block is settled (rendered once
-// and kept) when a line with no indentation follows its blank line: an indented one still belongs to it (a list
-// item's second paragraph, or its code). Only the last, open block is parsed again as text arrives.
+// and kept) when a line with no indentation follows its blank line, or one indented by 1-3 spaces when the block
+// holds no list item (CommonMark starts a new paragraph there; models often begin it with a token's space): in a
+// list such a line may still belong to an item, and 4 spaces or a tab may be the block's own indented code. Only
+// the last, open block is parsed again as text arrives.
 const FENCE_OPEN = /^\s*(`{3,}|~{3,})(.*)$/;
 const FENCE_CLOSE = /^\s*(`{3,}|~{3,})\s*$/;
+const LIST_ITEM = /^[ >]*(?:[*+-]|\d{1,9}[.)])(?:\s|$)/;
+const SHALLOW_INDENT = /^ {1,3}\S/;
 
 // Where a scan of one answer stands; settledBlocks carries it on as the text grows.
 export function newBlockScan() {
@@ -142,7 +149,9 @@ export function newBlockScan() {
     blockStart: 0,   // where the open block starts in the text
     scanPos: 0,      // every complete line before this was looked at
     fence: null,     // the open fence's marker, e.g. "```"
+    fenceIndent: 0,  // the open fence's indentation (its code lines lose as much)
     hasContent: false,
+    list: false,     // the open block holds a list item (an indented line after a blank one may continue it)
     boundary: false, // a blank line ended the open block's content; the next line decides
   };
 }
@@ -166,14 +175,19 @@ export function settledBlocks(scan, text) {
       if (scan.hasContent) scan.boundary = true;
       continue;
     }
-    if (scan.boundary && !/^\s/.test(line)) {
+    if (scan.boundary && (!/^\s/.test(line) || (!scan.list && SHALLOW_INDENT.test(line)))) {
       blocks.push(text.slice(scan.blockStart, start));
       scan.blockStart = start;
+      scan.list = false;
     }
     scan.boundary = false;
     scan.hasContent = true;
+    if (!scan.list && LIST_ITEM.test(line)) scan.list = true;
     const open = FENCE_OPEN.exec(line);
-    if (open && !(open[1][0] === '`' && open[2].includes('`'))) scan.fence = open[1];
+    if (open && !(open[1][0] === '`' && open[2].includes('`'))) {
+      scan.fence = open[1];
+      scan.fenceIndent = line.length - line.trimStart().length;
+    }
   }
   scan.scanPos = pos;
   return blocks;

@@ -59,7 +59,7 @@ function renderTail(st, tailText, now) {
   st.tailText = tailText;
   st.exact = highlight;
   st.appended = false;
-  st.point = appendPoint(st.tail, tailText, st.fence !== null);
+  st.point = appendPoint(st.tail, tailText, st.fence !== null ? st.fenceIndent : null);
   const cost = performance.now() - t0;
   if (highlight && st.fence !== null) st.highlightAt = t0 + HIGHLIGHT_GAP_MS;
   // A big open block (a long table, a list with no blank line) is parsed less often: at most ~25% of the time.
