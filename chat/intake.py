@@ -31,6 +31,7 @@ from django.db import transaction
 from chat import catalog, sessions
 from chat.frames import PromptFrame
 from chat.models import Message
+from chat.models.turn_reads import BatchReads
 
 log = logging.getLogger(__name__)
 
@@ -111,20 +112,21 @@ def save_batch(batch: list[Pending]) -> list:
     outcomes: list = []
     try:
         with catalog.read_once(), transaction.atomic():
+            reads = BatchReads([pending.user for pending in batch], [pending.prompt.request_id for pending in batch])
             for pending in batch:
-                outcomes.append(save_one(pending))
+                outcomes.append(save_one(pending, reads))
     except Exception as error:  # the commit itself failed: none of the batch was saved
         log.exception("Saving a batch of %s prompts failed", len(batch))
         return [error] * len(batch)
     return outcomes
 
 
-def save_one(pending: Pending):
+def save_one(pending: Pending, reads: BatchReads):
     try:
         if pending.session is not None and not sessions.session_holds(pending.session.session_key, pending.session.user_id):
             return SessionEnded()
         with transaction.atomic():  # a savepoint: this prompt's failure leaves the others' rows alone
             return Message.objects.start_turn(user=pending.user, prompt=pending.prompt, client_ip=pending.client_ip,
-                                              user_agent=pending.user_agent)
+                                              user_agent=pending.user_agent, reads=reads)
     except Exception as error:  # noqa: BLE001 - handed to the prompt's socket, which answers it
         return error

@@ -39,12 +39,13 @@ def checked_params(prompt: PromptFrame, model) -> dict:
     return {name: value for name, value in params.items() if name != "top_k" or model.accepts_top_k}
 
 
-def generation_request(message, model, params: dict) -> GenerationRequest:
+def generation_request(message, model, params: dict, *, earlier: bool = True, files: bool = True) -> GenerationRequest:
     """What the provider is asked for. `params` is saved with the message as the user set it (system prompt
-    and reasoning budget included); the request carries those two separately."""
+    and reasoning budget included); the request carries those two separately. `earlier`/`files`: False when
+    the conversation is known to have no earlier turns / the turn no files (nothing to read for them)."""
     return GenerationRequest(
         model_id=model.model_id,
-        messages=message.context_before(settings.CONTEXT_CHAR_BUDGET),
+        messages=message.context_before(settings.CONTEXT_CHAR_BUDGET, earlier=earlier, files=files),
         params={name: value for name, value in params.items() if name not in ("system", "reasoning_budget")},
         system=params.get("system") or model.system,
         accepts_top_k=model.accepts_top_k,
@@ -110,18 +111,21 @@ class TurnQuerySetMixin:
             raise FrameError("not_found", NOT_FOUND)
         return message
 
-    def start_turn(self, *, user, prompt: PromptFrame, client_ip: str | None, user_agent: str):
+    def start_turn(self, *, user, prompt: PromptFrame, client_ip: str | None, user_agent: str, reads=None):
         """Everything a prompt needs from the database, in one trip to the database thread: save the prompt
         row before any model is called and return it with the request to send, or for a resent request id
-        (the client lost its socket before `started`) the message saved the first time and None."""
+        (the client lost its socket before `started`) the message saved the first time and None. `reads`:
+        what a batch of prompts read once for all of them (chat.models.turn_reads; chat.intake)."""
         from chat import budgets, catalog  # not at the top: both read models from this package
+        from chat.models.turn_reads import BatchReads
 
-        existing = self.for_user(user).filter(client_request_id=prompt.request_id).select_related("conversation").first()
+        reads = reads or BatchReads([user], [prompt.request_id])
+        existing = reads.resent(user, prompt.request_id)
         if existing is not None:
             if existing.conversation.deleted_at is not None:  # resent after its conversation was deleted
                 raise FrameError("not_found", NOT_FOUND, prompt.request_id)
             return existing, None
-        group_ids = catalog.user_group_ids(user)  # read once: the default model and the access check
+        group_ids = reads.group_ids(user)  # the default model and the access check
         model = catalog.find_model(prompt.model_key, group_ids)
         if model is None:
             if prompt.model_key is None:
@@ -134,7 +138,7 @@ class TurnQuerySetMixin:
             raise FrameError("model_retired", model.retired_message(), prompt.request_id)
         params = checked_params(prompt, model)
         attachments = checked_attachments(user, prompt, model)
-        self.check_limits(user, prompt.request_id)
+        reads.check_limits(user, prompt.request_id)
         try:
             with transaction.atomic():
                 if prompt.conversation_id is None:
@@ -157,28 +161,11 @@ class TurnQuerySetMixin:
                     user_agent=user_agent[:500],
                 )
                 link_attachments(message, attachments, prompt.request_id)
-                request = generation_request(message, model, params)
-                budgets.reserve(message, request, params)  # refused: nothing above is saved
+                # A new conversation has no earlier turns, and without files none to look up.
+                request = generation_request(message, model, params, earlier=prompt.conversation_id is not None,
+                                             files=bool(attachments))
+                budgets.reserve(message, request, params, limits=reads.limits[user.pk])  # refused: nothing above is saved
         except IntegrityError:  # the same request id raced in from another socket
             return self.get(user=user, client_request_id=prompt.request_id), None
+        reads.saved(message)
         return message, request
-
-    def check_limits(self, user, request_id: str) -> None:
-        """Per-user limits, counted in the database so they hold across processes."""
-        mine = self.for_user(user)
-        running = mine.live(stale_before()).count()
-        if running >= settings.MAX_CONCURRENT_STREAMS:
-            raise FrameError(
-                "too_many_streams",
-                f"You already have {running} answers streaming. Wait for one to finish, or stop one.",
-                request_id,
-            )
-        window_start = timezone.now() - timedelta(minutes=1)
-        recent = list(mine.filter(created__gte=window_start).order_by("created").values_list("created", flat=True))
-        if len(recent) >= settings.PROMPTS_PER_MINUTE:
-            wait = max(1, round((recent[0] - window_start).total_seconds()))
-            raise FrameError(
-                "rate_limited",
-                f"You have sent {len(recent)} prompts in the last minute. Please wait {wait} seconds.",
-                request_id,
-            )
