@@ -80,5 +80,24 @@ class BatchReads:
     def saved(self, message) -> None:
         """Count a prompt this batch has saved, for the prompts after it."""
         self.existing[(message.user_id, message.client_request_id)] = message
-        self.running[message.user_id] = self.running.get(message.user_id, 0) + 1
-        self.recent[message.user_id].append(message.created)
+        self.counted(message.user, message.created)
+
+    def counted(self, user, created=None) -> None:
+        """Count a prompt of the user's in this batch (saved, or sure to be) in their limits."""
+        self.running[user.pk] = self.running.get(user.pk, 0) + 1
+        self.recent[user.pk].append(created or timezone.now())
+
+    def counts(self) -> tuple:
+        return dict(self.running), {user_id: list(times) for user_id, times in self.recent.items()}
+
+    def restore(self, counts: tuple) -> None:
+        """Back to counts() as it was (the prompts counted since were not saved)."""
+        self.running, recent = dict(counts[0]), counts[1]
+        self.recent = defaultdict(list, {user_id: list(times) for user_id, times in recent.items()})
+
+    def plain(self, prompts: list[tuple]) -> bool:
+        """Whether these (user, prompt) can be saved together (MessageQuerySet.start_new_turns): each opens a
+        new conversation with no files, no user has a budget, and no request id comes twice."""
+        ids = {(user.pk, prompt.request_id) for user, prompt in prompts}
+        return (len(ids) == len(prompts) and not any(self.limits[user.pk] for user, _ in prompts)
+                and not any(prompt.conversation_id is not None or prompt.attachments for _, prompt in prompts))

@@ -116,15 +116,44 @@ class TurnQuerySetMixin:
         row before any model is called and return it with the request to send, or for a resent request id
         (the client lost its socket before `started`) the message saved the first time and None. `reads`:
         what a batch of prompts read once for all of them (chat.models.turn_reads; chat.intake)."""
-        from chat import budgets, catalog  # not at the top: both read models from this package
+        from chat import budgets
         from chat.models.turn_reads import BatchReads
 
         reads = reads or BatchReads([user], [prompt.request_id])
+        checked = self.checked_turn(user, prompt, reads)
+        if isinstance(checked, self.model):
+            return checked, None
+        model, params, attachments = checked
+        try:
+            with transaction.atomic():
+                if prompt.conversation_id is None:
+                    conversation = Conversation.objects.create(user=user, title=Conversation.title_from(prompt.text))
+                else:
+                    conversation = Conversation.objects.visible_to(user).filter(pk=prompt.conversation_id).first()
+                    if conversation is None:
+                        raise FrameError("not_found", NOT_FOUND, prompt.request_id)
+                message = self.create(conversation=conversation, **self.message_fields(user, prompt, model, params),
+                                      client_ip=client_ip, user_agent=user_agent[:500])
+                link_attachments(message, attachments, prompt.request_id)
+                # A new conversation has no earlier turns, and without files none to look up.
+                request = generation_request(message, model, params, earlier=prompt.conversation_id is not None,
+                                             files=bool(attachments))
+                budgets.reserve(message, request, params, limits=reads.limits[user.pk])  # refused: nothing above is saved
+        except IntegrityError:  # the same request id raced in from another socket
+            return self.get(user=user, client_request_id=prompt.request_id), None
+        reads.saved(message)
+        return message, request
+
+    def checked_turn(self, user, prompt: PromptFrame, reads):
+        """The message saved before for a resent request id, or (model, params, attachments) once the prompt
+        passed every check (FrameError if not): nothing is written."""
+        from chat import catalog  # not at the top: it reads models from this package
+
         existing = reads.resent(user, prompt.request_id)
         if existing is not None:
             if existing.conversation.deleted_at is not None:  # resent after its conversation was deleted
                 raise FrameError("not_found", NOT_FOUND, prompt.request_id)
-            return existing, None
+            return existing
         group_ids = reads.group_ids(user)  # the default model and the access check
         model = catalog.find_model(prompt.model_key, group_ids)
         if model is None:
@@ -139,33 +168,40 @@ class TurnQuerySetMixin:
         params = checked_params(prompt, model)
         attachments = checked_attachments(user, prompt, model)
         reads.check_limits(user, prompt.request_id)
-        try:
-            with transaction.atomic():
-                if prompt.conversation_id is None:
-                    conversation = Conversation.objects.create(user=user, title=Conversation.title_from(prompt.text))
-                else:
-                    conversation = Conversation.objects.visible_to(user).filter(pk=prompt.conversation_id).first()
-                    if conversation is None:
-                        raise FrameError("not_found", NOT_FOUND, prompt.request_id)
-                message = self.create(
-                    conversation=conversation,
-                    user=user,
-                    prompt=prompt.text,
-                    model_key=model.key,
-                    model_id=model.model_id,
-                    provider=model.provider,
-                    params=params,
-                    client_request_id=prompt.request_id,
-                    heartbeat_at=timezone.now(),
-                    client_ip=client_ip,
-                    user_agent=user_agent[:500],
-                )
-                link_attachments(message, attachments, prompt.request_id)
-                # A new conversation has no earlier turns, and without files none to look up.
-                request = generation_request(message, model, params, earlier=prompt.conversation_id is not None,
-                                             files=bool(attachments))
-                budgets.reserve(message, request, params, limits=reads.limits[user.pk])  # refused: nothing above is saved
-        except IntegrityError:  # the same request id raced in from another socket
-            return self.get(user=user, client_request_id=prompt.request_id), None
-        reads.saved(message)
-        return message, request
+        return model, params, attachments
+
+    @staticmethod
+    def message_fields(user, prompt: PromptFrame, model, params: dict) -> dict:
+        return {"user": user, "prompt": prompt.text, "model_key": model.key, "model_id": model.model_id,
+                "provider": model.provider, "params": params, "client_request_id": prompt.request_id,
+                "heartbeat_at": timezone.now()}
+
+    def start_new_turns(self, turns: list, reads) -> list:
+        """start_turn for prompts that each open a new conversation with no files, from users with no budget
+        (turn_reads.BatchReads.plain): the conversations and the messages inserted in one statement each.
+        `turns` holds (user, prompt, client_ip, user_agent); returns each one's (message, request) or the
+        FrameError it was refused with. Call inside a transaction."""
+        outcomes, accepted = [], []
+        for user, prompt, client_ip, user_agent in turns:
+            try:
+                checked = self.checked_turn(user, prompt, reads)
+            except FrameError as error:
+                outcomes.append(error)
+                continue
+            if isinstance(checked, self.model):  # resent: saved before this batch
+                outcomes.append((checked, None))
+                continue
+            model, params, _attachments = checked
+            reads.counted(user)  # the user's next prompt in the batch counts this one
+            outcomes.append(None)
+            accepted.append((len(outcomes) - 1, user, prompt, model, params, client_ip, user_agent))
+        conversations = Conversation.objects.bulk_create(
+            [Conversation(user=user, title=Conversation.title_from(prompt.text)) for _, user, prompt, *_ in accepted])
+        messages = self.bulk_create([
+            self.model(conversation=conversation, **self.message_fields(user, prompt, model, params),
+                       client_ip=client_ip, user_agent=user_agent[:500])
+            for conversation, (_, user, prompt, model, params, client_ip, user_agent) in zip(conversations, accepted)])
+        for message, (index, _user, _prompt, model, params, *_rest) in zip(messages, accepted):
+            reads.existing[(message.user_id, message.client_request_id)] = message
+            outcomes[index] = (message, generation_request(message, model, params, earlier=False, files=False))
+        return outcomes
