@@ -19,9 +19,9 @@ log = logging.getLogger(__name__)
 _kept: list[sqlite3.Connection] = []
 
 
-def keep_open() -> None:
-    """Open the keeper if the default database is an SQLite file (no-op otherwise, or if already open)."""
-    database = settings.DATABASES["default"]
+def keep_open(database: dict | None = None) -> None:
+    """Open the keeper if the database (the default one) is an SQLite file (no-op otherwise, or if already open)."""
+    database = database or settings.DATABASES["default"]
     if _kept or not database["ENGINE"].endswith("sqlite3") or str(database["NAME"]) in ("", ":memory:"):
         return
     try:
