@@ -192,8 +192,12 @@ class Message(models.Model):
                 usage.record(before, sign=-1)
             self.save()
             usage.record(self)
-            budgets.settle([self.pk])  # the answer's reservations, to what it cost
+            if self.reserved is not False:  # the answer's reservations, to what it cost (None: not known here)
+                budgets.settle([self.pk])
         Conversation.objects.filter(pk=self.conversation_id).update(updated=self.finished)
+
+    # Set at prompt time (chat.models.turns): False when no budget applied, so the end has nothing to settle.
+    reserved: bool | None = None
 
     def snapshot_frame(self) -> dict:
         return {"type": "snapshot", "message": self.pk, "seq": self.seq, "text": self.response,

@@ -139,6 +139,7 @@ class TurnQuerySetMixin:
                 request = generation_request(message, model, params, earlier=prompt.conversation_id is not None,
                                              files=bool(attachments))
                 budgets.reserve(message, request, params, limits=reads.limits[user.pk])  # refused: nothing above is saved
+                message.reserved = bool(reads.limits[user.pk])
         except IntegrityError:  # the same request id raced in from another socket
             return self.get(user=user, client_request_id=prompt.request_id), None
         reads.saved(message)
@@ -202,6 +203,7 @@ class TurnQuerySetMixin:
                        client_ip=client_ip, user_agent=user_agent[:500])
             for conversation, (_, user, prompt, model, params, client_ip, user_agent) in zip(conversations, accepted)])
         for message, (index, _user, _prompt, model, params, *_rest) in zip(messages, accepted):
+            message.reserved = False  # no budget applies to these users
             reads.existing[(message.user_id, message.client_request_id)] = message
             outcomes[index] = (message, generation_request(message, model, params, earlier=False, files=False))
         return outcomes
