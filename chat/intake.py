@@ -8,10 +8,14 @@ the last one waited for 49 such hops before its model was called.
 
 Here the prompts waiting in a process (an event loop) are saved together: one hop to the database thread,
 one connection, one transaction with a savepoint per prompt (one prompt's failure is its own), the catalog
-read once per batch, and the sockets' session checks in the same hop. A prompt arriving while a batch is
-being saved waits for the next one, which takes every prompt waiting then (up to PROMPT_BATCH_MAX). The
-limits are still counted in the database, inside the batch's transaction, so a user's two prompts in one
-batch count each other, and other processes count them all once the batch is committed, as before.
+read once per batch, and the sockets' session checks in the same hop. What each prompt read for itself (its
+resent request id, its user's groups, limit counts and budgets, its session) is read once for the batch
+(chat.models.turn_reads, sessions.sessions_holding), and a batch whose prompts each open a new conversation,
+with no files and no budget, is inserted with one statement per table (MessageQuerySet.start_new_turns).
+A prompt arriving while a batch is being saved waits for the next one, which takes every prompt waiting
+then (up to PROMPT_BATCH_MAX). The limits are still counted in the database, inside the batch's
+transaction, so a user's two prompts in one batch count each other, and other processes count them all
+once the batch is committed, as before. The ends of runs wait while prompts do (chat.runs.finishing).
 
 A prompt with PROMPT_QUEUED_AT or more prompts ahead of it in the line gets a `queued` frame naming its
 request (docs/protocol.md): the process is saturated, and the user is told rather than left in silence.

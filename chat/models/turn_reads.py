@@ -88,11 +88,12 @@ class BatchReads:
         self.recent[user.pk].append(created or timezone.now())
 
     def counts(self) -> tuple:
-        return dict(self.running), {user_id: list(times) for user_id, times in self.recent.items()}
+        return dict(self.existing), dict(self.running), {user_id: list(times) for user_id, times in self.recent.items()}
 
     def restore(self, counts: tuple) -> None:
-        """Back to counts() as it was (the prompts counted since were not saved)."""
-        self.running, recent = dict(counts[0]), counts[1]
+        """Back to counts() as it was (the prompts saved or counted since were rolled back)."""
+        existing, running, recent = counts
+        self.existing, self.running = dict(existing), dict(running)
         self.recent = defaultdict(list, {user_id: list(times) for user_id, times in recent.items()})
 
     def plain(self, prompts: list[tuple]) -> bool:
