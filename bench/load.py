@@ -5,6 +5,7 @@
     .venv/bin/python bench/load.py --clients 10,100 --deltas 200 --interval-ms 20 --setups sqlite1,pg2,floor
     .venv/bin/python bench/load.py --setups sqlite1 --clients 100 --profile sqlite1:100  # py-spy (installed apart)
     .venv/bin/python bench/load.py --burst 1,50,1000 --rounds 5 --before ../other-checkout  # bench/load_burst.py
+    .venv/bin/python bench/load.py --burst 1,50 --before ../base --compare main=../main-export  # three checkouts
 
 Starts everything it needs on 127.0.0.1 and stops it all at the end:
 - bench/load_bedrock.py: a Bedrock-compatible ConverseStream server sending D deltas per answer, one each
@@ -182,6 +183,8 @@ def main():
                         "once, time to first delta; default 5 deltas each 20 ms, setups sqlite1")
     parser.add_argument("--rounds", type=int, default=3, help="burst: rounds, each running every N on every checkout")
     parser.add_argument("--before", type=Path, help="burst: another checkout to compare with (same database schema)")
+    parser.add_argument("--compare", action="append", default=[], metavar="LABEL=PATH",
+                        help="burst: one more checkout to compare with, under this label (repeatable)")
     args = parser.parse_args()
     if args.burst:
         return burst_main(args, parser)
@@ -249,6 +252,11 @@ def burst_main(args, parser):
         if not (args.before / "manage.py").exists():
             parser.error(f"--before {args.before}: not a checkout of this project")
         checkouts.insert(0, ("before", args.before.resolve()))
+    for item in args.compare:
+        label, _, path = item.partition("=")
+        if not label or not (Path(path) / "manage.py").exists():
+            parser.error(f"--compare {item}: not LABEL=<a checkout of this project>")
+        checkouts.insert(-1, (label, Path(path).resolve()))
     timeout = args.timeout or 15 * deltas * args.interval_ms / 1000 + 30
     raise_nofile()
     workdir = Path(tempfile.mkdtemp(prefix="streamer-burst-"))

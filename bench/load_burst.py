@@ -4,7 +4,8 @@ long each waits for its first delta beyond the Bedrock server's own first-byte t
     .venv/bin/python bench/load.py --burst 1,50,1000 --rounds 5 --before ../other-checkout
 
 Per round and N, fresh server processes of each checkout (this one, "after", and with --before another
-one, "before", e.g. a git worktree of an older commit sharing this .venv), a warm-up answer per process,
+one, "before", e.g. a git worktree of an older commit sharing this .venv; --compare LABEL=PATH adds more,
+e.g. an exported tree, `git archive <commit> | tar -x -C <dir>`), a warm-up answer per process,
 then N logged-in clients, one user each, that all send one prompt at once (bench/load_client.py). The
 checkouts alternate, and so does which one goes first in a round, because the machine is shared: what
 else runs on it moves from one minute to the next, and both sides should see the same spread of it.
@@ -70,7 +71,8 @@ def median_and_range(values: list) -> str:
 def report_bursts(rows: list[dict], rounds: int) -> None:
     print(f"\nBurst: N prompts at once, extra time to first delta (beyond the Bedrock server's own first-byte time), "
           f"ms: the median over {rounds} rounds of each run's p50 and p99 (the range in brackets)")
-    keys = sorted({(r["setup"], r["C"], r["checkout"]) for r in rows}, key=lambda k: (k[0], k[1], k[2] != "before"))
+    order = list(dict.fromkeys(r["checkout"] for r in rows if r["round"] == 1))  # as given: before, …, after
+    keys = sorted({(r["setup"], r["C"], r["checkout"]) for r in rows}, key=lambda k: (k[0], k[1], order.index(k[2])))
     table = []
     for setup, count, label in keys:
         runs = [r for r in rows if (r["setup"], r["C"], r["checkout"]) == (setup, count, label)]

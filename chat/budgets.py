@@ -87,7 +87,11 @@ def limit_of(budget: Budget) -> Limit:
 
 def limits_for(user) -> list[Limit]:
     """Every budget the user is held to: their own (else the default) and each of their groups'."""
-    budgets = Budget.objects.filter(Q(user=user) | Q(group__in=user.groups.all())).select_related("group")
+    return limits_of(user, Budget.objects.filter(Q(user=user) | Q(group__in=user.groups.all())).select_related("group"))
+
+
+def limits_of(user, budgets) -> list[Limit]:
+    """The limits of these Budget rows (the user's own and their groups'), with the default if none is their own."""
     limits = [limit_of(budget) for budget in budgets]
     if not any(limit.scope == "user" for limit in limits):
         default = default_limit(user)
@@ -163,12 +167,13 @@ def most_it_can_cost(request, params: dict, prices) -> tuple[Charge, int]:
     return Charge(cost=cost.quantize(COST_PLACES), tokens=input_tokens + max_tokens), input_tokens
 
 
-def reserve(message, request, params: dict, now: datetime | None = None) -> None:
-    """Reserve the answer's most against every budget of its user, or refuse it with `budget_exceeded`.
-    Call inside the transaction that saves the message: a refusal rolls the prompt back with it."""
+def reserve(message, request, params: dict, now: datetime | None = None, limits: list[Limit] | None = None) -> None:
+    """Reserve the answer's most against every budget of its user (`limits`, when already read), or refuse it
+    with `budget_exceeded`. Call inside the transaction that saves the message: a refusal rolls the prompt
+    back with it."""
     from chat.pricing import prices_for
 
-    limits = limits_for(message.user)
+    limits = limits_for(message.user) if limits is None else limits
     if not limits:
         return
     now = now or timezone.now()

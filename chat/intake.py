@@ -8,10 +8,14 @@ the last one waited for 49 such hops before its model was called.
 
 Here the prompts waiting in a process (an event loop) are saved together: one hop to the database thread,
 one connection, one transaction with a savepoint per prompt (one prompt's failure is its own), the catalog
-read once per batch, and the sockets' session checks in the same hop. A prompt arriving while a batch is
-being saved waits for the next one, which takes every prompt waiting then (up to PROMPT_BATCH_MAX). The
-limits are still counted in the database, inside the batch's transaction, so a user's two prompts in one
-batch count each other, and other processes count them all once the batch is committed, as before.
+read once per batch, and the sockets' session checks in the same hop. What each prompt read for itself (its
+resent request id, its user's groups, limit counts and budgets, its session) is read once for the batch
+(chat.models.turn_reads, sessions.sessions_holding), and a batch whose prompts each open a new conversation,
+with no files and no budget, is inserted with one statement per table (MessageQuerySet.start_new_turns).
+A prompt arriving while a batch is being saved waits for the next one, which takes every prompt waiting
+then (up to PROMPT_BATCH_MAX). The limits are still counted in the database, inside the batch's
+transaction, so a user's two prompts in one batch count each other, and other processes count them all
+once the batch is committed, as before. The ends of runs wait while prompts do (chat.runs.finishing).
 
 A prompt with PROMPT_QUEUED_AT or more prompts ahead of it in the line gets a `queued` frame naming its
 request (docs/protocol.md): the process is saturated, and the user is told rather than left in silence.
@@ -31,6 +35,7 @@ from django.db import transaction
 from chat import catalog, sessions
 from chat.frames import PromptFrame
 from chat.models import Message
+from chat.models.turn_reads import BatchReads
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +62,18 @@ class Intake:
         self.waiting: deque[Pending] = deque()
         self.saving = 0  # prompts in the batch being saved now
         self.worker: asyncio.Task | None = None
+        self.emptied: asyncio.Event | None = None  # set when the line is empty (chat.runs.finishing waits for it)
+
+    async def idle(self, timeout: float) -> None:
+        """Until no prompt waits to be saved, at most `timeout` seconds."""
+        if self.worker is None or self.worker.done():
+            return
+        if self.emptied is None:
+            self.emptied = asyncio.Event()
+        try:
+            await asyncio.wait_for(self.emptied.wait(), timeout)
+        except TimeoutError:
+            pass
 
     async def start_turn(self, pending: Pending, on_queued: Callable[[int], Awaitable]) -> tuple:
         """Save the prompt (Message.objects.start_turn) in the next batch; returns (message, request) or
@@ -66,12 +83,21 @@ class Intake:
         ahead = self.saving + len(self.waiting)
         self.waiting.append(pending)
         if self.worker is None or self.worker.done():
+            if self.emptied is not None:
+                self.emptied.clear()
             self.worker = loop.create_task(self._save_while_waiting(), name="prompt-intake")
         if ahead >= settings.PROMPT_QUEUED_AT:
             await on_queued(ahead)
         return await pending.future
 
     async def _save_while_waiting(self):
+        try:
+            await self._save_batches()
+        finally:
+            if self.emptied is not None:
+                self.emptied.set()
+
+    async def _save_batches(self):
         while self.waiting:
             batch = [self.waiting.popleft() for _ in range(min(len(self.waiting), settings.PROMPT_BATCH_MAX))]
             self.saving = len(batch)
@@ -111,20 +137,42 @@ def save_batch(batch: list[Pending]) -> list:
     outcomes: list = []
     try:
         with catalog.read_once(), transaction.atomic():
+            checks = [(pending.session.session_key, pending.session.user_id) for pending in batch if pending.session]
+            live = sessions.sessions_holding(checks) if checks else set()
+            reads = BatchReads([pending.user for pending in batch], [pending.prompt.request_id for pending in batch])
+            ended = [pending.session is not None and pending.session.session_key not in live for pending in batch]
+            going_on = [pending for pending, gone in zip(batch, ended) if not gone]
+            if len(going_on) > 1 and reads.plain([(pending.user, pending.prompt) for pending in going_on]):
+                saved = iter(save_together(going_on, reads, live))
+                return [SessionEnded() if gone else next(saved) for gone in ended]
             for pending in batch:
-                outcomes.append(save_one(pending))
+                outcomes.append(save_one(pending, reads, live))
     except Exception as error:  # the commit itself failed: none of the batch was saved
         log.exception("Saving a batch of %s prompts failed", len(batch))
         return [error] * len(batch)
     return outcomes
 
 
-def save_one(pending: Pending):
+def save_together(batch: list[Pending], reads: BatchReads, live_sessions: set[str]) -> list:
+    """Prompts that each open a new conversation with no files and no budget: inserted together, in a
+    savepoint; if that fails (a request id raced in from another process), one by one."""
+    turns = [(pending.user, pending.prompt, pending.client_ip, pending.user_agent) for pending in batch]
+    counts = reads.counts()
     try:
-        if pending.session is not None and not sessions.session_holds(pending.session.session_key, pending.session.user_id):
+        with transaction.atomic():
+            return Message.objects.start_new_turns(turns, reads)
+    except Exception:  # noqa: BLE001 - each prompt then meets its own error, if any
+        log.warning("Saving %s prompts together failed; saving them one by one", len(batch), exc_info=True)
+        reads.restore(counts)
+        return [save_one(pending, reads, live_sessions) for pending in batch]
+
+
+def save_one(pending: Pending, reads: BatchReads, live_sessions: set[str]):
+    try:
+        if pending.session is not None and pending.session.session_key not in live_sessions:
             return SessionEnded()
         with transaction.atomic():  # a savepoint: this prompt's failure leaves the others' rows alone
             return Message.objects.start_turn(user=pending.user, prompt=pending.prompt, client_ip=pending.client_ip,
-                                              user_agent=pending.user_agent)
+                                              user_agent=pending.user_agent, reads=reads)
     except Exception as error:  # noqa: BLE001 - handed to the prompt's socket, which answers it
         return error

@@ -27,8 +27,10 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib import auth
 from django.contrib.auth.signals import user_logged_out
+from django.contrib.sessions.backends import db as db_sessions
 from django.db.models.signals import post_save
 from django.dispatch import receiver
+from django.utils import timezone
 
 from chat.runs.control import control_channel, control_layer, multi_process
 
@@ -58,6 +60,27 @@ def session_holds(session_key: str | None, user_id: int) -> bool:
     session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
     user = auth.get_user(SimpleNamespace(session=session))
     return user.is_authenticated and user.pk == user_id
+
+
+def sessions_holding(checks: list[tuple[str | None, int]]) -> set[str]:
+    """The keys of those (session key, user id) pairs whose session still logs in the user (session_holds
+    each), with database sessions read in one statement for all of them (a batch of prompts: chat.intake)."""
+    store_class = import_module(settings.SESSION_ENGINE).SessionStore
+    if store_class is not db_sessions.SessionStore:  # another engine reads its sessions its own way
+        return {key for key, user_id in checks if session_holds(key, user_id)}
+    rows = dict(store_class.get_model_class().objects.filter(
+        session_key__in={key for key, _ in checks if key}, expire_date__gt=timezone.now()).values_list(
+        "session_key", "session_data"))
+    live = set()
+    for key, user_id in checks:
+        if key not in rows:  # missing or expired: as load() finds it, an empty session
+            continue
+        session = store_class(key)
+        session._session_cache = session.decode(rows[key])  # what load() would read: no second statement
+        user = auth.get_user(SimpleNamespace(session=session))
+        if user.is_authenticated and user.pk == user_id:
+            live.add(key)
+    return live
 
 
 class SessionCheck:

@@ -100,3 +100,68 @@ async def test_prompts_saved_together_keep_their_own_outcome_and_limits(bedrock,
     assert (await receive_until_done(bobs))[-1]["status"] == "complete"
     assert (await receive_until_done(alices[0]))[-1]["status"] == "complete"
     assert await Message.objects.filter(user=alice).acount() == 1
+
+
+async def test_a_batch_refuses_a_prompt_whose_session_has_ended_and_saves_the_others(bedrock, alice, bob, socket_for,
+                                                                                      settings):
+    """The batch reads every session due a check in one statement; Alice's, deleted (as `clearsessions` or
+    admin do, with no signal) before her prompt came, ends her socket with nothing saved for her, and Bob's
+    prompt of the same batch is answered."""
+    from django.contrib.sessions.models import Session
+
+    settings.SESSION_RECHECK_SECONDS = 0
+    bedrock.queue(Stream(deltas=["Hi"]))
+    alices, bobs = await socket_for(alice), await socket_for(bob)
+    await database_sync_to_async(lambda: [session.delete() for session in Session.objects.all()
+                                          if session.get_decoded().get("_auth_user_id") == str(alice.pk)])()
+    async with BusyDatabase():
+        await alices.send_json_to(prompt_frame(request_id="a1"))
+        await bobs.send_json_to(prompt_frame(request_id="b1"))
+        await waiting_prompts(2)
+    assert (await alices.receive_json_from(timeout=5))["code"] == "unauthenticated"
+    assert (await receive_until_done(bobs))[-1]["status"] == "complete"
+    assert [m.user_id async for m in Message.objects.all()] == [bob.pk]
+
+
+async def test_prompts_saved_together_each_get_their_own_turn(bedrock, alice, bob, socket_for):
+    """Three new conversations in one batch (inserted together): each prompt its own conversation and
+    message, each request id answered once, in the order they came."""
+    bedrock.queue(*[Stream(deltas=["Hi"]) for _ in range(3)])
+    sockets = [await socket_for(user) for user in (alice, bob, alice)]
+    async with BusyDatabase():
+        for index, socket in enumerate(sockets):
+            await socket.send_json_to(prompt_frame(text=f"prompt {index}", request_id=f"t{index}"))
+            await waiting_prompts(index + 1)
+    started = [(await receive_until_done(socket))[0] for socket in sockets]
+    assert [frame["id"] for frame in started] == ["t0", "t1", "t2"]
+    messages = [m async for m in Message.objects.order_by("pk")]
+    assert [(m.prompt, m.client_request_id) for m in messages] == [(f"prompt {i}", f"t{i}") for i in range(3)]
+    assert len({m.conversation_id for m in messages}) == 3
+    assert [frame["message"] for frame in started] == [m.pk for m in messages]
+
+
+def test_a_batch_whose_insert_fails_is_saved_one_by_one(alice, bob):
+    """A request id that raced in from another process makes the insert of the whole batch fail: each prompt
+    is then saved on its own, the resent one answered with the message saved first."""
+    from chat.frames import PromptFrame
+
+    def pending(user, request_id):
+        return intake.Pending(user=user, prompt=PromptFrame(request_id, "hi", None, None, None), client_ip=None,
+                              user_agent="", session=None)
+
+    batch = [pending(alice, "x1"), pending(bob, "x2")]
+    reads_class = intake.BatchReads
+
+    class RacedReads(reads_class):  # read before the other process saved Bob's x2
+        def __init__(self, users, request_ids):
+            super().__init__(users, request_ids)
+            Message.objects.start_turn(user=bob, prompt=batch[1].prompt, client_ip=None, user_agent="")
+
+    intake.BatchReads = RacedReads
+    try:
+        outcomes = intake.save_batch(batch)
+    finally:
+        intake.BatchReads = reads_class
+    assert outcomes[0][1] is not None and outcomes[0][0].client_request_id == "x1"
+    assert outcomes[1][1] is None and outcomes[1][0].client_request_id == "x2"  # answered as a resend
+    assert Message.objects.count() == 2

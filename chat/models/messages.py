@@ -2,7 +2,7 @@
 
 from django.conf import settings
 from django.db import connection, models, transaction
-from django.db.models import Case, F, FloatField, When
+from django.db.models import Case, Exists, F, FloatField, OuterRef, When
 from django.db.models.functions import Cast
 from django.utils import timezone
 
@@ -192,8 +192,12 @@ class Message(models.Model):
                 usage.record(before, sign=-1)
             self.save()
             usage.record(self)
-            budgets.settle([self.pk])  # the answer's reservations, to what it cost
+            if self.reserved is not False:  # the answer's reservations, to what it cost (None: not known here)
+                budgets.settle([self.pk])
         Conversation.objects.filter(pk=self.conversation_id).update(updated=self.finished)
+
+    # Set at prompt time (chat.models.turns): False when no budget applied, so the end has nothing to settle.
+    reserved: bool | None = None
 
     def snapshot_frame(self) -> dict:
         return {"type": "snapshot", "message": self.pk, "seq": self.seq, "text": self.response,
@@ -224,31 +228,37 @@ class Message(models.Model):
             frame["error"] = {"code": self.error_code, "detail": self.error_detail}
         return frame
 
-    def context_before(self, char_budget: int) -> list[dict]:
+    def context_before(self, char_budget: int, *, earlier: bool = True, files: bool = True) -> list[dict]:
         """Earlier turns of this conversation as alternating user/assistant messages.
 
         Only complete turns are sent: a stopped or failed answer is partial and would teach the model
         to break off. The oldest turns are dropped first when the budget is exceeded. Reasoning is never
         sent back: Bedrock wants it back unchanged only in turns with tool use, which we have none of, and
-        some models (gpt-oss) reject it; it is kept, with its signature, for review only.
+        some models (gpt-oss) reject it; it is kept, with its signature, for review only. `earlier` False:
+        the conversation is new (no turns to read); `files` False: this turn has no files.
         """
-        earlier = (
+        if not earlier and not files:
+            return [user_turn(self.prompt, None)]
+        earlier = [] if not earlier else (
             Message.objects.filter(conversation_id=self.conversation_id, status=self.Status.COMPLETE, pk__lt=self.pk)
             .exclude(response="")
             .order_by("-pk")
-            .values_list("pk", "prompt", "response")
+            .annotate(has_files=Exists(Attachment.objects.filter(message=OuterRef("pk"))))
+            .values_list("pk", "prompt", "response", "has_files")
         )
-        turns, used = [], len(self.prompt)
-        for pk, prompt, response in earlier:
+        turns, used, with_files = [], len(self.prompt), [self.pk] if files else []
+        for pk, prompt, response, has_files in earlier:
             used += len(prompt) + len(response)
             if used > char_budget:
                 break
             turns.append((pk, prompt, response))
+            if has_files:
+                with_files.append(pk)
         # Each user turn's files (which of them are sent again is the provider's choice: chat.providers.attached).
-        files = Attachment.objects.by_message([pk for pk, _, _ in turns] + [self.pk])
+        files_of = Attachment.objects.by_message(with_files) if with_files else {}
         messages = []
         for pk, prompt, response in reversed(turns):
-            messages.append(user_turn(prompt, files.get(pk)))
+            messages.append(user_turn(prompt, files_of.get(pk)))
             messages.append({"role": "assistant", "text": response})
-        messages.append(user_turn(self.prompt, files.get(self.pk)))
+        messages.append(user_turn(self.prompt, files_of.get(self.pk)))
         return messages

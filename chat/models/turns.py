@@ -39,12 +39,13 @@ def checked_params(prompt: PromptFrame, model) -> dict:
     return {name: value for name, value in params.items() if name != "top_k" or model.accepts_top_k}
 
 
-def generation_request(message, model, params: dict) -> GenerationRequest:
+def generation_request(message, model, params: dict, *, earlier: bool = True, files: bool = True) -> GenerationRequest:
     """What the provider is asked for. `params` is saved with the message as the user set it (system prompt
-    and reasoning budget included); the request carries those two separately."""
+    and reasoning budget included); the request carries those two separately. `earlier`/`files`: False when
+    the conversation is known to have no earlier turns / the turn no files (nothing to read for them)."""
     return GenerationRequest(
         model_id=model.model_id,
-        messages=message.context_before(settings.CONTEXT_CHAR_BUDGET),
+        messages=message.context_before(settings.CONTEXT_CHAR_BUDGET, earlier=earlier, files=files),
         params={name: value for name, value in params.items() if name not in ("system", "reasoning_budget")},
         system=params.get("system") or model.system,
         accepts_top_k=model.accepts_top_k,
@@ -110,18 +111,51 @@ class TurnQuerySetMixin:
             raise FrameError("not_found", NOT_FOUND)
         return message
 
-    def start_turn(self, *, user, prompt: PromptFrame, client_ip: str | None, user_agent: str):
+    def start_turn(self, *, user, prompt: PromptFrame, client_ip: str | None, user_agent: str, reads=None):
         """Everything a prompt needs from the database, in one trip to the database thread: save the prompt
         row before any model is called and return it with the request to send, or for a resent request id
-        (the client lost its socket before `started`) the message saved the first time and None."""
-        from chat import budgets, catalog  # not at the top: both read models from this package
+        (the client lost its socket before `started`) the message saved the first time and None. `reads`:
+        what a batch of prompts read once for all of them (chat.models.turn_reads; chat.intake)."""
+        from chat import budgets
+        from chat.models.turn_reads import BatchReads
 
-        existing = self.for_user(user).filter(client_request_id=prompt.request_id).select_related("conversation").first()
+        reads = reads or BatchReads([user], [prompt.request_id])
+        checked = self.checked_turn(user, prompt, reads)
+        if isinstance(checked, self.model):
+            return checked, None
+        model, params, attachments = checked
+        try:
+            with transaction.atomic():
+                if prompt.conversation_id is None:
+                    conversation = Conversation.objects.create(user=user, title=Conversation.title_from(prompt.text))
+                else:
+                    conversation = Conversation.objects.visible_to(user).filter(pk=prompt.conversation_id).first()
+                    if conversation is None:
+                        raise FrameError("not_found", NOT_FOUND, prompt.request_id)
+                message = self.create(conversation=conversation, **self.message_fields(user, prompt, model, params),
+                                      client_ip=client_ip, user_agent=user_agent[:500])
+                link_attachments(message, attachments, prompt.request_id)
+                # A new conversation has no earlier turns, and without files none to look up.
+                request = generation_request(message, model, params, earlier=prompt.conversation_id is not None,
+                                             files=bool(attachments))
+                budgets.reserve(message, request, params, limits=reads.limits[user.pk])  # refused: nothing above is saved
+                message.reserved = bool(reads.limits[user.pk])
+        except IntegrityError:  # the same request id raced in from another socket
+            return self.get(user=user, client_request_id=prompt.request_id), None
+        reads.saved(message)
+        return message, request
+
+    def checked_turn(self, user, prompt: PromptFrame, reads):
+        """The message saved before for a resent request id, or (model, params, attachments) once the prompt
+        passed every check (FrameError if not): nothing is written."""
+        from chat import catalog  # not at the top: it reads models from this package
+
+        existing = reads.resent(user, prompt.request_id)
         if existing is not None:
             if existing.conversation.deleted_at is not None:  # resent after its conversation was deleted
                 raise FrameError("not_found", NOT_FOUND, prompt.request_id)
-            return existing, None
-        group_ids = catalog.user_group_ids(user)  # read once: the default model and the access check
+            return existing
+        group_ids = reads.group_ids(user)  # the default model and the access check
         model = catalog.find_model(prompt.model_key, group_ids)
         if model is None:
             if prompt.model_key is None:
@@ -134,51 +168,42 @@ class TurnQuerySetMixin:
             raise FrameError("model_retired", model.retired_message(), prompt.request_id)
         params = checked_params(prompt, model)
         attachments = checked_attachments(user, prompt, model)
-        self.check_limits(user, prompt.request_id)
-        try:
-            with transaction.atomic():
-                if prompt.conversation_id is None:
-                    conversation = Conversation.objects.create(user=user, title=Conversation.title_from(prompt.text))
-                else:
-                    conversation = Conversation.objects.visible_to(user).filter(pk=prompt.conversation_id).first()
-                    if conversation is None:
-                        raise FrameError("not_found", NOT_FOUND, prompt.request_id)
-                message = self.create(
-                    conversation=conversation,
-                    user=user,
-                    prompt=prompt.text,
-                    model_key=model.key,
-                    model_id=model.model_id,
-                    provider=model.provider,
-                    params=params,
-                    client_request_id=prompt.request_id,
-                    heartbeat_at=timezone.now(),
-                    client_ip=client_ip,
-                    user_agent=user_agent[:500],
-                )
-                link_attachments(message, attachments, prompt.request_id)
-                request = generation_request(message, model, params)
-                budgets.reserve(message, request, params)  # refused: nothing above is saved
-        except IntegrityError:  # the same request id raced in from another socket
-            return self.get(user=user, client_request_id=prompt.request_id), None
-        return message, request
+        reads.check_limits(user, prompt.request_id)
+        return model, params, attachments
 
-    def check_limits(self, user, request_id: str) -> None:
-        """Per-user limits, counted in the database so they hold across processes."""
-        mine = self.for_user(user)
-        running = mine.live(stale_before()).count()
-        if running >= settings.MAX_CONCURRENT_STREAMS:
-            raise FrameError(
-                "too_many_streams",
-                f"You already have {running} answers streaming. Wait for one to finish, or stop one.",
-                request_id,
-            )
-        window_start = timezone.now() - timedelta(minutes=1)
-        recent = list(mine.filter(created__gte=window_start).order_by("created").values_list("created", flat=True))
-        if len(recent) >= settings.PROMPTS_PER_MINUTE:
-            wait = max(1, round((recent[0] - window_start).total_seconds()))
-            raise FrameError(
-                "rate_limited",
-                f"You have sent {len(recent)} prompts in the last minute. Please wait {wait} seconds.",
-                request_id,
-            )
+    @staticmethod
+    def message_fields(user, prompt: PromptFrame, model, params: dict) -> dict:
+        return {"user": user, "prompt": prompt.text, "model_key": model.key, "model_id": model.model_id,
+                "provider": model.provider, "params": params, "client_request_id": prompt.request_id,
+                "heartbeat_at": timezone.now()}
+
+    def start_new_turns(self, turns: list, reads) -> list:
+        """start_turn for prompts that each open a new conversation with no files, from users with no budget
+        (turn_reads.BatchReads.plain): the conversations and the messages inserted in one statement each.
+        `turns` holds (user, prompt, client_ip, user_agent); returns each one's (message, request) or the
+        FrameError it was refused with. Call inside a transaction."""
+        outcomes, accepted = [], []
+        for user, prompt, client_ip, user_agent in turns:
+            try:
+                checked = self.checked_turn(user, prompt, reads)
+            except FrameError as error:
+                outcomes.append(error)
+                continue
+            if isinstance(checked, self.model):  # resent: saved before this batch
+                outcomes.append((checked, None))
+                continue
+            model, params, _attachments = checked
+            reads.counted(user)  # the user's next prompt in the batch counts this one
+            outcomes.append(None)
+            accepted.append((len(outcomes) - 1, user, prompt, model, params, client_ip, user_agent))
+        conversations = Conversation.objects.bulk_create(
+            [Conversation(user=user, title=Conversation.title_from(prompt.text)) for _, user, prompt, *_ in accepted])
+        messages = self.bulk_create([
+            self.model(conversation=conversation, **self.message_fields(user, prompt, model, params),
+                       client_ip=client_ip, user_agent=user_agent[:500])
+            for conversation, (_, user, prompt, model, params, client_ip, user_agent) in zip(conversations, accepted)])
+        for message, (index, _user, _prompt, model, params, *_rest) in zip(messages, accepted):
+            message.reserved = False  # no budget applies to these users
+            reads.existing[(message.user_id, message.client_request_id)] = message
+            outcomes[index] = (message, generation_request(message, model, params, earlier=False, files=False))
+        return outcomes

@@ -1,16 +1,101 @@
 """Bridge a blocking producer (boto3's stream, llama.cpp's generator) to the event loop.
 
-The producer runs in its own daemon thread, not the default executor: a long stream would hold one
-of the executor's few workers for minutes, and many concurrent streams would queue behind each other.
+Each producer runs on a thread of its own for as long as its stream lasts, not in the default executor: a
+long stream would hold one of the executor's few workers for minutes, and many concurrent streams would
+queue behind each other. The threads are kept and reused (_Readers): starting a thread makes the starter
+wait until the new thread has run (Thread.start), which under a busy interpreter lock took 4 ms a stream,
+with the event loop stopped for it (a burst of 50 prompts: 190 ms of the loop's time).
 """
 
 import asyncio
+import itertools
 import threading
 import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Callable
+from queue import Empty, SimpleQueue
 
 _END = object()
+
+
+class _Readers:
+    """Threads that run producers, one producer each at a time, reused. `run` only queues the job: a
+    reader waiting for work takes it, and when none waits a spawner thread starts one more (so it is the
+    spawner, not the event loop, that waits for the new thread). KEEP readers are started with the server
+    (warm_up) and kept; a reader beyond them ends after IDLE_SECONDS with no work."""
+
+    IDLE_SECONDS = 60.0
+    KEEP = 32  # a burst's first streams need not wait for their threads to start (at ~100 KB of memory each)
+
+    def __init__(self):
+        self.jobs: SimpleQueue = SimpleQueue()
+        self.spawns: SimpleQueue = SimpleQueue()
+        self.lock = threading.Lock()
+        # Readers waiting for a job, less the jobs queued for them (a reader started for a job is not counted).
+        self.idle = 0
+        self.count = 0  # readers alive
+        self.numbers = itertools.count(1)  # for their names
+        self.spawner: threading.Thread | None = None
+
+    def run(self, job: Callable[[], None], name: str) -> None:
+        with self.lock:
+            self.jobs.put((job, name))
+            if self.idle:
+                self.idle -= 1  # one waiting reader takes it
+                return
+        self._spawn(waiting=False)
+
+    def warm_up(self) -> None:
+        """Start KEEP readers, waiting for work (in the background: the spawner starts them)."""
+        for _ in range(max(0, self.KEEP - self.count)):
+            self._spawn(waiting=True)
+
+    def _spawn(self, waiting: bool) -> None:
+        """One more reader: for a queued job, or (waiting) to wait for one."""
+        with self.lock:
+            if self.spawner is None:
+                self.spawner = threading.Thread(target=self._spawn_forever, name="stream-reader-spawner", daemon=True)
+                self.spawner.start()
+        self.spawns.put(waiting)
+
+    def _spawn_forever(self) -> None:
+        while True:
+            waiting = self.spawns.get()
+            with self.lock:
+                self.count += 1
+                number = next(self.numbers)
+                if waiting:
+                    self.idle += 1
+            threading.Thread(target=self._read_forever, name=f"stream-reader-{number}", daemon=True).start()
+
+    def _read_forever(self) -> None:
+        thread = threading.current_thread()
+        own_name = thread.name
+        while True:
+            try:
+                job, name = self.jobs.get(timeout=self.IDLE_SECONDS)
+            except Empty:
+                with self.lock:
+                    if self.idle and self.count > self.KEEP:  # counted as waiting, no job claimed it: end
+                        self.idle -= 1
+                        self.count -= 1
+                        return
+                continue  # kept, or a job claimed it just now: it is in the queue
+            thread.name = f"{own_name} ({name})"
+            try:
+                job()
+            finally:
+                thread.name = own_name
+                with self.lock:
+                    self.idle += 1
+
+
+_readers = _Readers()
+
+
+def warm_up() -> None:
+    """At server start (streamer.asgi): the stream readers a burst's first streams will run on."""
+    _readers.warm_up()
 
 
 class _Inbox:
@@ -83,8 +168,7 @@ async def relay_from_thread(
         except RuntimeError:
             pass  # the loop has closed: nobody is listening any more
 
-    thread = threading.Thread(target=target, name=name, daemon=True)
-    thread.start()
+    _readers.run(target, name)
     finished = False
     try:
         while True:

@@ -6,7 +6,6 @@ import random
 import time
 from contextlib import aclosing
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 
 from chat import relay
@@ -26,7 +25,7 @@ from chat.providers import (
     Usage,
     provider_for,
 )
-from chat.runs import control
+from chat.runs import control, finishing
 from chat.runs.checkpoints import ensure_checkpointer
 from chat.runs.live import RUNS
 from chat.runs.outcome import Outcome
@@ -202,8 +201,11 @@ class Run:
             frame["part"] = "reasoning"
         await self._publish(frame)
 
-    @database_sync_to_async
-    def _save(self, *, status, duration_ms, stop_reason="", error_code="", error_detail=""):
+    async def _save(self, **outcome):
+        """Saved with the other runs' ends waiting in this process, after the prompts waiting (chat.runs.finishing)."""
+        await finishing.finisher().save(lambda: self._save_now(**outcome))
+
+    def _save_now(self, *, status, duration_ms, stop_reason="", error_code="", error_detail=""):
         self.message.finish(
             status=status,
             response=self.text,
