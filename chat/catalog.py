@@ -38,6 +38,7 @@ class CatalogModel:
     performance_latency: str = ""
     service_tier: str = ""
     prompt_caching: bool = False
+    cite_documents: bool = False  # documents sent with Converse's citations on
     legacy_on: date | None = None
     end_of_life_on: date | None = None
     groups: frozenset = frozenset()  # ids of the Django groups that may use it; empty: everyone
@@ -92,9 +93,10 @@ def settings_guardrail() -> dict | None:
 
 
 def request_options(model_id: str, *, reasoning_budget: int | None = None, guardrail: dict | None = None,
-                    performance_latency: str = "", service_tier: str = "", prompt_caching: str = "") -> dict:
+                    performance_latency: str = "", service_tier: str = "", prompt_caching: str = "",
+                    cite_documents: str = "") -> dict:
     """A Bedrock model's request options: staff's values (an entry's) over the settings' over what AWS
-    documents for the model id. prompt_caching is "" (automatic), "on" or "off"."""
+    documents for the model id. prompt_caching and cite_documents are "" (automatic), "on" or "off"."""
     reasons = bedrock_options.reasons(model_id)
     if reasoning_budget is None:
         reasoning_budget = settings.BEDROCK_REASONING_BUDGET
@@ -106,6 +108,7 @@ def request_options(model_id: str, *, reasoning_budget: int | None = None, guard
         "performance_latency": performance_latency or settings.BEDROCK_PERFORMANCE_LATENCY,
         "service_tier": service_tier or settings.BEDROCK_SERVICE_TIER,
         "prompt_caching": prompt_caching == "on" or (prompt_caching != "off" and automatic_caching),
+        "cite_documents": cite_documents == "on" or (cite_documents != "off" and settings.BEDROCK_CITE_DOCUMENTS),
     }
 
 

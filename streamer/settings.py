@@ -186,6 +186,9 @@ BEDROCK_GUARDRAIL_STREAM_MODE = env_choice("BEDROCK_GUARDRAIL_STREAM_MODE", "syn
 BEDROCK_PERFORMANCE_LATENCY = env_choice("BEDROCK_PERFORMANCE_LATENCY", "", bedrock_options.LATENCIES)
 BEDROCK_SERVICE_TIER = env_choice("BEDROCK_SERVICE_TIER", "", bedrock_options.SERVICE_TIERS)
 BEDROCK_PROMPT_CACHING = env_bool("BEDROCK_PROMPT_CACHING", True)  # only models that cache get cachePoints
+# Documents sent with citations on (Converse `citations`): off by default, as AWS lists no models that take
+# it and a model that does not refuses the request; staff turn it on per catalog entry or for all here.
+BEDROCK_CITE_DOCUMENTS = env_bool("BEDROCK_CITE_DOCUMENTS", False)
 # Default reasoning budget (tokens) of the built-in models that reason; 0: off unless a user turns it on.
 BEDROCK_REASONING_BUDGET = env_int("BEDROCK_REASONING_BUDGET", 0)
 

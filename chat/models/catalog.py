@@ -78,6 +78,11 @@ class CatalogEntry(models.Model):
         choices=[("", "automatic: as BEDROCK_PROMPT_CACHING says, for models known to cache"),
                  ("on", "on (for a model id we do not know, e.g. an application inference profile)"), ("off", "off")],
         help_text="Cache points after the system prompt and the earlier turns: a long conversation is billed as cache reads.")
+    cite_documents = models.CharField(
+        max_length=4, blank=True,
+        choices=[("", "as BEDROCK_CITE_DOCUMENTS says (off by default)"), ("on", "on"), ("off", "off")],
+        help_text="Send documents with citations on (Converse): the answer then cites the passages it used. Only for "
+                  "models that take it (Anthropic's Claude with citations); another model refuses such a request.")
     takes_images = models.CharField(
         max_length=4, blank=True, choices=[("", "as its model family says"), ("on", "on"), ("off", "off")],
         help_text="Images (PNG, JPEG, GIF, WebP) in the prompt. Automatic: Claude 3 and later, Nova Lite/Pro/Premier, "
@@ -134,7 +139,7 @@ class CatalogEntry(models.Model):
             bedrock_fields = {"reasoning_budget": self.reasoning_budget is not None,
                               "guardrail_identifier": self.guardrail_identifier, "guardrail_version": self.guardrail_version,
                               "performance_latency": self.performance_latency, "service_tier": self.service_tier,
-                              "prompt_caching": self.prompt_caching == "on"}
+                              "prompt_caching": self.prompt_caching == "on", "cite_documents": self.cite_documents == "on"}
             return errors | {name: BEDROCK_ONLY for name, is_set in bedrock_fields.items() if is_set}
         if self.guardrail_identifier and not self.guardrail_version:
             errors["guardrail_version"] = "A guardrail needs its version (a number or DRAFT)."
@@ -169,4 +174,4 @@ class CatalogEntry(models.Model):
                          "trace": self.guardrail_trace, "stream_mode": self.guardrail_stream_mode or "sync"}
         return {"reasoning_budget": self.reasoning_budget, "guardrail": guardrail,
                 "performance_latency": self.performance_latency, "service_tier": self.service_tier,
-                "prompt_caching": self.prompt_caching}
+                "prompt_caching": self.prompt_caching, "cite_documents": self.cite_documents}

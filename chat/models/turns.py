@@ -54,6 +54,7 @@ def generation_request(message, model, params: dict, *, earlier: bool = True, fi
         performance_latency=model.performance_latency or None,
         service_tier=model.service_tier or None,
         prompt_caching=model.prompt_caching,
+        cite_documents=model.cite_documents,
         user_key=str(message.user_id),  # the local model's line serves users in turn
         attachment_context_bytes=settings.ATTACHMENT_CONTEXT_BYTES,
         attachment_formats=model.attachments.images + model.attachments.documents,

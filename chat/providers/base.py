@@ -26,6 +26,7 @@ class GenerationRequest:
     performance_latency: str | None = None  # "standard" | "optimized"
     service_tier: str | None = None  # "priority" | "default" | "flex" | "reserved"
     prompt_caching: bool = False  # a cachePoint after the system prompt and the earlier turns
+    cite_documents: bool = False  # Converse document blocks with citations on
     request_metadata: dict[str, str] = field(default_factory=dict)  # at most 16 pairs, for invocation logs
     user_key: str = ""  # who asked: the local model's line serves users in turn
     attachment_context_bytes: int = 0  # earlier turns' files sent again up to this (chat.providers.attached)

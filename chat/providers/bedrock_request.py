@@ -51,17 +51,18 @@ def converse_messages(request: GenerationRequest) -> list[dict]:
     names: set[str] = set()
     messages = []
     for message, files in zip(request.messages, plan(request.messages, request.attachment_context_bytes, request.attachment_formats)):
-        blocks = [attachment_block(file, names) for file in files.sent]
+        blocks = [attachment_block(file, names, cite=request.cite_documents) for file in files.sent]
         messages.append({"role": message["role"],
                          "content": blocks + [{"text": with_summary(message["text"], files.summarised)}]})
     return messages
 
 
-def attachment_block(file: AttachedFile, names: set[str]) -> dict:
+def attachment_block(file: AttachedFile, names: set[str], *, cite: bool = False) -> dict:
     source = {"bytes": file.read()}  # boto3 base64-encodes it
     if file.kind == "image":
         return {"image": {"format": file.format, "source": source}}
-    return {"document": {"format": file.format, "name": document_name(file.name, names), "source": source}}
+    document = {"format": file.format, "name": document_name(file.name, names), "source": source}
+    return {"document": document | ({"citations": {"enabled": True}} if cite else {})}
 
 
 def document_name(name: str, taken: set[str]) -> str:
