@@ -24,13 +24,13 @@ def post(client, staff, **fields):
 def test_all_options_are_saved_and_offered(client, staff):
     response = post(client, staff, reasoning_budget="2048", guardrail_identifier="gr7abc", guardrail_version="DRAFT",
                     guardrail_stream_mode="async", performance_latency="optimized", service_tier="flex",
-                    prompt_caching="off", legacy_on="2026-01-01", end_of_life_on="2027-01-01")
+                    prompt_caching="off", cite_documents="on", legacy_on="2026-01-01", end_of_life_on="2027-01-01")
 
     assert response.status_code == 302, response.content.decode()[:3000]
     entry = CatalogEntry.objects.get(key="sonnet")
     assert entry.request_overrides() == {
         "reasoning_budget": 2048, "performance_latency": "optimized", "service_tier": "flex", "prompt_caching": "off",
-        "guardrail": {"identifier": "gr7abc", "version": "DRAFT", "trace": True, "stream_mode": "async"}}
+        "cite_documents": "on", "guardrail": {"identifier": "gr7abc", "version": "DRAFT", "trace": True, "stream_mode": "async"}}
     model = client.get("/api/models/").json()["models"]
     sonnet = next(m for m in model if m["key"] == "sonnet")
     assert sonnet["reasoning"] == {"supported": True, "default_budget": 2048}
@@ -42,6 +42,7 @@ def test_all_options_are_saved_and_offered(client, staff):
     pytest.param({"performance_latency": "fast"}, "performance_latency", "Select a valid choice", id="bad-latency"),
     pytest.param({"guardrail_stream_mode": "later"}, "guardrail_stream_mode", "Select a valid choice", id="bad-mode"),
     pytest.param({"prompt_caching": "yes"}, "prompt_caching", "Select a valid choice", id="bad-caching"),
+    pytest.param({"cite_documents": "always"}, "cite_documents", "Select a valid choice", id="bad-citations"),
     pytest.param({"reasoning_budget": "512"}, "reasoning_budget", "At least 1,024 tokens", id="budget-too-small"),
     pytest.param({"reasoning_budget": "4000"}, "reasoning_budget", "must be below max_tokens (4,000)",
                  id="budget-not-below-max-tokens"),
