@@ -61,12 +61,13 @@ class Scope:
         in_range = Message.objects.filter(created__gte=self.since, created__lt=self.until)
         return self.narrow(in_range, every_model=every_model)
 
-    def narrow(self, messages, *, every_model: bool = False):
+    def narrow(self, rows, *, every_model: bool = False):
+        """Rows with model_key and user_id (messages, or the usage rollup's) of the scope's model and user."""
         if self.model_key and not every_model:
-            messages = messages.filter(model_key=self.model_key)
+            rows = rows.filter(model_key=self.model_key)
         if self.user_id:
-            messages = messages.filter(user_id=self.user_id)
-        return messages
+            rows = rows.filter(user_id=self.user_id)
+        return rows
 
 
 @dataclass

@@ -49,14 +49,6 @@ def month_split(start: date, end: date) -> tuple[tuple[date, date] | None, list[
     return (first, last.replace(day=1)), edges
 
 
-def narrowed(rows, scope, *, every_model: bool = False):
-    if scope.model_key and not every_model:
-        rows = rows.filter(model_key=scope.model_key)
-    if scope.user_id:
-        rows = rows.filter(user_id=scope.user_id)
-    return rows
-
-
 def with_stored_cost(row: dict) -> dict:
     """The rollup's whole 1e-8 units as the stored cost (None when no answer had one)."""
     row["stored_cost"] = Decimal(row.pop("cost_units") or 0) / COST_UNITS if row.pop("priced") else None
@@ -79,7 +71,7 @@ def summed_by_months(scope, *keys, per_group: bool) -> list[dict]:
     for model, ranges in ((UsageMonth, [months] if months else []), (UsageDay, edges)):
         for first, last in ranges:
             rows = model.objects.per_group() if per_group else model.objects.users_own()
-            parts.extend(sums(narrowed(rows.between(first, last), scope), *keys))
+            parts.extend(sums(scope.narrow(rows.between(first, last)), *keys))
     added = {}
     for row in parts:
         key = tuple(row[name] for name in keys)
@@ -102,7 +94,7 @@ def everyone_or_user(scope, *, every_model: bool = False):
         rows = UsageDay.objects.users_own()
     else:
         rows = UsageTotalDay.objects.all()
-    return narrowed(rows.filter(day__gte=scope.start, day__lte=scope.end), scope, every_model=every_model)
+    return scope.narrow(rows.filter(day__gte=scope.start, day__lte=scope.end), every_model=every_model)
 
 
 def errors_by_code(scope) -> dict[str, int]:
