@@ -107,9 +107,9 @@ class OidcBackend(OIDCAuthenticationBackend):
                     user = self.UserModel(username=username, email=str(claims.get("email") or "")[:254])
                     user.set_unusable_password()  # signs in through the provider only
                     user.save()
-                elif not linkable(user):
+                elif refusal := why_not_linkable(user):
                     log.warning("Single sign-on refused: the account %r is not the provider subject %r's (%s)",
-                                username, subject, why_not_linkable(user))
+                                username, subject, refusal)
                     return None
                 OidcIdentity.objects.create(user=user, issuer=settings.OIDC_ISSUER, subject=subject)
             sync_from_claims(user, claims)
@@ -124,6 +124,7 @@ def subject_from(claims: dict) -> str:
 
 
 def why_not_linkable(user) -> str | None:
+    """Why an existing account may not be linked to a subject signing in with its name; None: it may."""
     if OidcIdentity.objects.filter(user=user).exists():
         return "it belongs to another subject"
     if user.is_superuser:
@@ -131,10 +132,6 @@ def why_not_linkable(user) -> str | None:
     if not settings.OIDC_LINK_EXISTING_USERS:
         return "OIDC_LINK_EXISTING_USERS is off"
     return None
-
-
-def linkable(user) -> bool:
-    return why_not_linkable(user) is None
 
 
 def username_from(claims: dict) -> str:
