@@ -164,6 +164,16 @@ def measure(setup: Setup, clients: int, deltas: int, answer_timeout: float, bedr
 
 # --------------------------------------------------------------------------------------------
 
+def stop_all(bedrock: Helper, setups: list[Setup]) -> None:
+    """The Bedrock server and every setup's servers stopped, each whatever the others did."""
+    bedrock.stop()
+    for setup in setups:
+        try:
+            setup.cleanup()
+        except Exception as error:  # noqa: BLE001 - clean up the rest anyway
+            print(f"cleanup of {setup.name} failed: {error}", file=sys.stderr)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", default="10,100,500,1000", help="comma list of concurrent clients")
@@ -228,12 +238,7 @@ def main():
                       f"dup {row['duplicated']}, relay p99 {fmt(row['latency_ms']['p99'])} ms, "
                       f"CPU {fmt(row['cpu_per_1k'], 3)} s/1k deltas  [{time.monotonic() - started:.0f}s]", flush=True)
     finally:
-        bedrock.stop()
-        for setup in setups:
-            try:
-                setup.cleanup()
-            except Exception as error:  # noqa: BLE001 - clean up the rest anyway
-                print(f"cleanup of {setup.name} failed: {error}", file=sys.stderr)
+        stop_all(bedrock, setups)
     report(rows, args, answer_seconds)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
@@ -278,12 +283,7 @@ def burst_main(args, parser):
             setup.prepare()
         rows = run_bursts(prepared, counts, args.rounds, checkouts, deltas, timeout, run_client)
     finally:
-        bedrock.stop()
-        for setup in prepared:
-            try:
-                setup.cleanup()
-            except Exception as error:  # noqa: BLE001 - clean up the rest anyway
-                print(f"cleanup of {setup.name} failed: {error}", file=sys.stderr)
+        stop_all(bedrock, prepared)
     print(f"machine: {os.getloadavg()[0]:.1f} load average at the end (2 cores here are shared: compare medians)")
     report_bursts(rows, args.rounds)
     if args.json:
