@@ -82,13 +82,18 @@ class OidcBackend(OIDCAuthenticationBackend):
                         "expires (add offline_access to OIDC_SCOPES if the provider needs it)")
 
     def get_or_create_user(self, access_token, id_token, payload):
+        return self._user_from_claims(self.claims_with_userinfo(access_token, id_token, payload))
+
+    def claims_with_userinfo(self, access_token, id_token, payload: dict) -> dict:
+        """The ID token's claims with the userinfo endpoint's over them (when there is one), which must be
+        about the same subject (OpenID Connect Core 1.0, section 5.3.2)."""
         claims = dict(payload)
         if self.OIDC_OP_USER_ENDPOINT and access_token:
             userinfo = self.get_userinfo(access_token, id_token, payload)
-            if userinfo.get("sub") != payload.get("sub"):  # OpenID Connect Core 1.0, section 5.3.2
+            if payload and userinfo.get("sub") != payload.get("sub"):
                 raise SuspiciousOperation("The userinfo response is about another subject")
             claims.update(userinfo)
-        return self._user_from_claims(claims)
+        return claims
 
     def _user_from_claims(self, claims):
         """The account of the token's subject; at its first sign-in a new account, or an existing one of the

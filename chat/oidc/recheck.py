@@ -4,9 +4,9 @@ user is removed or disabled there, or their provider session was ended; then the
 its sockets end in every process (chat.sessions), and the provider refuses the next sign-in itself.
 
 The user's groups and staff flag are then set from the refreshed claims (the new ID token's, the
-userinfo's) as at sign-in. Checked on the session's HTTP requests (RecheckMiddleware) and, for open sockets, by one task per event
-loop. A provider that cannot be reached ends nothing (logged; tried again at the next check): a provider
-outage must not sign everyone out. Sessions without a refresh token (the provider issued none) cannot be
+userinfo's) as at sign-in. Checked on the session's HTTP requests (RecheckMiddleware) and, for open
+sockets, by one task per event loop. A provider that cannot be reached ends nothing (logged; tried again
+at the next check): a provider outage must not sign everyone out. Sessions without a refresh token (the provider issued none) cannot be
 re-checked and last until they expire; the sign-in logs a warning then.
 """
 
@@ -121,15 +121,10 @@ def sync_groups(store, tokens: dict) -> None:
 
     from chat.oidc.backend import OidcBackend, sync_from_claims
 
-    backend, claims = OidcBackend(), {}
+    backend, id_token = OidcBackend(), tokens.get("id_token")
     try:
-        if tokens.get("id_token"):
-            claims = backend._verify_jws(tokens["id_token"], backend.retrieve_matching_jwk(tokens["id_token"]))
-        if backend.OIDC_OP_USER_ENDPOINT and tokens.get("access_token"):
-            userinfo = backend.get_userinfo(tokens["access_token"], tokens.get("id_token"), claims)
-            if claims and userinfo.get("sub") != claims.get("sub"):
-                raise SuspiciousOperation("the userinfo response is about another subject")
-            claims = {**claims, **userinfo}
+        payload = backend._verify_jws(id_token, backend.retrieve_matching_jwk(id_token)) if id_token else {}
+        claims = backend.claims_with_userinfo(tokens.get("access_token"), id_token, payload)
     except SuspiciousOperation as error:
         raise Refused(f"the refreshed claims were refused: {error}") from None
     if not claims:
