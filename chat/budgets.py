@@ -149,7 +149,7 @@ def file_tokens(file) -> int:
         return IMAGE_MAX_TOKENS
     if file.format == "pdf" and file.pages:
         return file.pages * PDF_PAGE_TOKENS
-    return math.ceil(file.size * (CHARS_PER_TOKEN if file.format in ZIPPED_FORMATS else 1) / CHARS_PER_TOKEN)
+    return file.size if file.format in ZIPPED_FORMATS else math.ceil(file.size / CHARS_PER_TOKEN)
 
 
 def most_it_can_cost(request, params: dict, prices) -> tuple[Charge, int]:
