@@ -40,3 +40,25 @@ def test_nothing_is_kept_for_a_database_not_in_wal_mode_or_not_sqlite(tmp_path, 
     sqlite_wal.keep_open({"ENGINE": "django.db.backends.postgresql", "NAME": "x"})
     sqlite_wal.keep_open({"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"})
     assert sqlite_wal._kept == []
+
+
+def test_commits_wait_for_the_disk_as_sqlite_synchronous_says(tmp_path):
+    """NORMAL by default (WAL mode: no disk wait per commit); FULL when asked; anything else fails loudly."""
+    import os
+    import subprocess
+    import sys
+
+    from streamer.settings import BASE_DIR
+
+    script = ("import django; django.setup(); from django.db import connection;"
+              "print(connection.cursor().execute('PRAGMA synchronous').fetchone()[0])")
+    env = {"PATH": os.environ["PATH"], "DATA_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "streamer.settings",
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
+
+    def level(**extra):
+        return subprocess.run([sys.executable, "-c", script], env=env | extra, cwd=BASE_DIR, capture_output=True, text=True)
+
+    assert level().stdout.strip() == "1"  # NORMAL
+    assert level(SQLITE_SYNCHRONOUS="FULL").stdout.strip() == "2"
+    refused = level(SQLITE_SYNCHRONOUS="OFF")
+    assert refused.returncode != 0 and "SQLITE_SYNCHRONOUS" in refused.stderr
