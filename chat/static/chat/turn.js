@@ -12,6 +12,8 @@ import { settleThinking } from './thinking.js';
 const FINISHED = new Set(['complete', 'stopped', 'error', 'interrupted', 'blocked']);
 const INTERRUPTED_NOTE = 'The server stopped before the answer finished; the text so far is kept.';
 const STOPPED_NOTE = 'Stopped before the end; the text so far is kept.';
+// The live dot holds still while deltas arrive and pulses again after this long without one (see markFlowing).
+const FLOWING_MS = 1000;
 
 export function createTurn(promptText, clientId) {
   const el = h('article', 'turn');
@@ -37,6 +39,8 @@ export function createTurn(promptText, clientId) {
     stream: null,            // block-splitting state while streaming (render.js)
     renderJob: null,         // a finished answer being rendered a few blocks at a time (render.js)
     liveMetrics: h('span', 'turn-live-metrics'),
+    live: null,              // the live indicator (showLive), while the turn runs
+    flowing: false,          // deltas arrived in the last FLOWING_MS: the live dot holds still
     lastSeq: -Infinity,
     stopRequested: false,
     stopSocket: null,        // the socket the last `stop` went out on (one per socket is enough)
@@ -95,6 +99,8 @@ export function showLive(turn, label, visibleLabel) {
   const live = h('span', 'live');
   live.append(h('span', 'live-dot'), h('span', visibleLabel ? 'live-label' : 'sr-only', label));
   live.firstChild.setAttribute('aria-hidden', 'true');
+  if (turn.flowing) live.classList.add('live-flowing');
+  turn.live = live;
   turn.status.replaceChildren(live, turn.liveMetrics);
   if (turn.reconnecting) addReconnectingNote(live);
 }
@@ -157,12 +163,33 @@ export function noteDelta(turn, part, now) {
     if (wasThinking) updateLiveMetrics(turn, now, true);
   }
   if (first) updateLiveMetrics(turn, now, true);
+  if (!turn.flowing) markFlowing(turn);
+}
+
+// While text arrives the live dot holds still: the moving text shows the answer is alive, and an endless pulse keeps
+// the browser drawing every frame, so each delta would wait for the next frame's turn (8 ms on average at 60 Hz)
+// instead of being drawn as it comes, and every frame would cost the page its work. After FLOWING_MS without a
+// delta (a model thinking in silence, a stall) it pulses again. One timer a second per streaming turn checks.
+function markFlowing(turn) {
+  turn.flowing = true;
+  turn.live?.classList.add('live-flowing');
+  const check = () => {
+    const quiet = performance.now() - turn.lastFrameAt;
+    if (quiet < FLOWING_MS && !isFinished(turn)) {
+      setTimeout(check, FLOWING_MS - quiet);
+      return;
+    }
+    turn.flowing = false;
+    turn.live?.classList.remove('live-flowing');
+  };
+  setTimeout(check, FLOWING_MS);
 }
 
 // The finished look of a turn: badge, numbers, the sentence for a person, sources, Copy and Regenerate.
 export function showOutcome(turn, kind, info) {
   turn.el.dataset.status = kind;
   turn.el.dataset.stopReason = info.stopReason || '';
+  turn.live = null;
   const outcome = describeOutcome(kind, info);
   const badge = h('span', `badge badge-${outcome.tone}`, outcome.text);
   if (info.code) badge.title = info.code;
