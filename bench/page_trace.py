@@ -84,16 +84,21 @@ def self_times(events: list[dict]) -> collections.Counter:
     return own
 
 
-def report(events: list[dict], deltas: int) -> None:
+def report(events: list[dict], deltas: int, names: int = 0) -> None:
     main = main_thread(events)
     per_k = 1000 / deltas / 1000  # µs per answer -> ms per 1,000 deltas
     kinds = collections.Counter()
-    for name, us in self_times(main).items():
+    own = self_times(main)
+    for name, us in own.items():
         kinds[next((kind for kind, pattern in KINDS if re.search(pattern, name)), "task overhead")] += us
     total = sum(kinds.values())
     print(f"main thread, ms per 1,000 deltas: {total * per_k:.0f}")
     for kind, us in kinds.most_common():
         print(f"  {kind:<24} {us * per_k:7.0f}  {100 * us / total:4.1f}%")
+    if names:
+        print("trace events by self time, ms per 1,000 deltas:")
+        for name, us in own.most_common(names):
+            print(f"  {name:<40} {us * per_k:7.0f}")
     entry = collections.Counter()
     for e in main:
         if e["name"] == "FunctionCall":
@@ -120,6 +125,7 @@ def main() -> None:
     parser.add_argument("--app-dir", default=str(page.PROJECT))
     parser.add_argument("--answer", choices=["prose", "markdown"], default="prose")
     parser.add_argument("--size", type=int, default=1000, help="deltas (prose) or characters (markdown)")
+    parser.add_argument("--names", type=int, default=0, help="also list this many trace events by self time")
     parser.add_argument("--no-observer", action="store_true", help="without bench/page.py's MutationObserver")
     args = parser.parse_args()
     deltas = (page_answers.prose if args.answer == "prose" else page_answers.markdown)(args.size)
@@ -135,7 +141,7 @@ def main() -> None:
             app.daphne.stop()
             bedrock.stop()
             browser.close()
-    report(events, len(deltas))
+    report(events, len(deltas), args.names)
 
 
 if __name__ == "__main__":
