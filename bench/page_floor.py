@@ -2,7 +2,7 @@
 nothing but append each delta's text to a paragraph and follow the bottom. What this page measures no chat page
 can beat on this machine; what our page adds is the difference.
 
-    .venv/bin/python bench/page_floor.py                    # 3 rounds, both modes, both cases: about 2 minutes
+    .venv/bin/python bench/page_floor.py                    # 3 rounds, 3 modes, 2 cases: about 3 minutes
     .venv/bin/python bench/page_floor.py --rounds 5 --cases prose-1500
 
 A websockets server (in this process) serves the page and sends the deltas of bench/page.py's prose cases with
@@ -11,7 +11,10 @@ their send time in each stamp. Two ways of putting text on the page, measured al
 - `arrival`: text is appended in the socket's message handler. It is painted at the same next frame (the browser
   paints once per frame either way), but the MutationObserver sees it up to a frame earlier: the difference
   between the two modes' `p50` is what the observer's figure says about when the text is in the page rather than
-  when it is painted.
+  when it is painted;
+- `frame+dot`: as `frame`, beside a dot that pulses (a CSS animation that never ends, as the chat page's live dot
+  did while an answer streamed): the browser then draws every frame, so a delta waits for the next frame's turn
+  even when the page was idle, and every frame costs the main thread its work.
 Columns as in bench/page.py: relay p50 / p95 / max (Bedrock-side send → text in the page), `way` (send → the
 frame's arrival in the page, p50), `wait` (arrival → text in the page, p50), main-thread wall and CPU per 1,000
 deltas (CDP Performance.getMetrics TaskDuration), long tasks.
@@ -37,7 +40,7 @@ from websockets.http11 import Response  # noqa: E402
 from bench import page, page_answers  # noqa: E402
 
 CASES = {"prose-200": (lambda: page_answers.prose(200), 0.020), "prose-1500": (lambda: page_answers.prose(1500), 0.010)}
-MODES = ("frame", "arrival", "frame&dot=1")
+MODES = {"frame": "mode=frame", "arrival": "mode=arrival", "frame+dot": "mode=frame&dot=1"}  # label -> query
 
 PAGE = """<!doctype html><html lang="en"><meta charset="utf-8"><title>floor</title>
 <style>body { margin: 0; font: 16px/1.6 system-ui, sans-serif; } #scroll { height: 100vh; overflow: auto; }
@@ -105,13 +108,13 @@ class FloorServer:
         await websocket.send(json.dumps({"done": True}))
 
 
-def run_case(browser, server: FloorServer, case: str, mode: str) -> dict:
+def run_case(browser, server: FloorServer, case: str, query: str) -> dict:
     make_deltas, delay = CASES[case]
     server.deltas, server.delay = make_deltas(), delay
     context = browser.new_context(viewport={"width": 1200, "height": 800})
     tab = context.new_page()
     tab.add_init_script(page.ARRIVALS)
-    tab.goto(f"http://127.0.0.1:{server.port}/?mode={mode}")
+    tab.goto(f"http://127.0.0.1:{server.port}/?{query}")
     tab.evaluate("() => window.opened")
     tab.evaluate(page.INSTRUMENT)
     wall, cpu = context.new_cdp_session(tab), context.new_cdp_session(tab)
@@ -152,8 +155,8 @@ def main() -> None:
         print(page.HEADER, flush=True)
         for round_no in range(args.rounds):
             for case in args.cases.split(","):
-                for mode in MODES if round_no % 2 == 0 else MODES[::-1]:
-                    result = run_case(browser, server, case, mode)
+                for mode in list(MODES) if round_no % 2 == 0 else list(MODES)[::-1]:
+                    result = run_case(browser, server, case, MODES[mode])
                     results.setdefault((mode, case), []).append(result)
                     print(f"{page.row(mode, case, result)}   round {round_no + 1}, load {page.loadavg()}", flush=True)
         browser.close()
