@@ -166,13 +166,17 @@ export function noteDelta(turn, part, now) {
   if (!turn.flowing) markFlowing(turn);
 }
 
-// While text arrives the live dot holds still: the moving text shows the answer is alive, and an endless pulse keeps
-// the browser drawing every frame, so each delta would wait for the next frame's turn (8 ms on average at 60 Hz)
-// instead of being drawn as it comes, and every frame would cost the page its work. After FLOWING_MS without a
-// delta (a model thinking in silence, a stall) it pulses again. One timer a second per streaming turn checks.
+// While text arrives nothing on the page pulses: the turn's live dot and the sidebar's dots of answers running
+// elsewhere hold still (`answer-flowing` on the root). The moving text shows the answer is alive, and an endless
+// pulse keeps the browser drawing every frame, so each delta would wait for the next frame's turn (8 ms on average
+// at 60 Hz) instead of being drawn as it comes, and every frame would cost the page its work. After FLOWING_MS
+// without a delta (a model thinking in silence, a stall) the dots pulse again. One timer a second per turn checks.
+let flowingTurns = 0;
+
 function markFlowing(turn) {
   turn.flowing = true;
   turn.live?.classList.add('live-flowing');
+  if (flowingTurns++ === 0) document.documentElement.classList.add('answer-flowing');
   const check = () => {
     const quiet = performance.now() - turn.lastFrameAt;
     if (quiet < FLOWING_MS && !isFinished(turn)) {
@@ -181,6 +185,7 @@ function markFlowing(turn) {
     }
     turn.flowing = false;
     turn.live?.classList.remove('live-flowing');
+    if (--flowingTurns === 0) document.documentElement.classList.remove('answer-flowing');
   };
   setTimeout(check, FLOWING_MS);
 }
