@@ -1,7 +1,5 @@
 import os
-import sys
 
-from django.conf import settings
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "streamer.settings")
@@ -26,7 +24,6 @@ reactor.callWhenRunning(keep_open)  # each database trip's close then skips SQLi
 reactor.callWhenRunning(threaded.warm_up)  # the threads streams are read on
 reactor.callWhenRunning(bedrock.warm_up)
 reactor.callWhenRunning(local.warm_up)
-reactor.callWhenRunning(sys.setswitchinterval, settings.GIL_SWITCH_INTERVAL_MS / 1000)  # see settings
 reactor.callWhenRunning(warn_unless_measured)  # plain `daphne` does not measure the sockets' send buffers
 
 application = ProtocolTypeRouter(

@@ -356,10 +356,6 @@ if OIDC_ENABLED:
 # told so with a `queued` frame (the process is saturated).
 PROMPT_BATCH_MAX = env_int("PROMPT_BATCH_MAX", 50, minimum=1)
 PROMPT_QUEUED_AT = env_int("PROMPT_QUEUED_AT", 50, minimum=1)
-# The interpreter lock's switch interval in a server process (Python's default is 5 ms): with a burst's
-# stream reader threads busy, the event loop waited up to that long for the lock after each of its system
-# calls, and the first deltas with it (streamer.asgi sets it when the server starts).
-GIL_SWITCH_INTERVAL_MS = env_float("GIL_SWITCH_INTERVAL_MS", 1.0, minimum=0.1)
 # SQLite's durability per commit (issue #16). In WAL mode NORMAL does not wait for the disk at each commit
 # (a burst's commits were 11 ms each, the prompts' and the answers' alike): a killed server loses nothing,
 # only a power cut or an operating-system crash may lose the last commits. FULL waits for the disk each time.
