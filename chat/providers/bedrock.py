@@ -11,7 +11,6 @@ import botocore.exceptions
 import urllib3.exceptions
 from django.conf import settings
 
-from chat.providers import bedrock_turns
 from chat.providers.base import Alive, GenerationRequest, Provider, ProviderError, Started
 from chat.providers.bedrock_request import converse_arguments
 from chat.providers.converse_events import ConverseReader
@@ -52,9 +51,7 @@ def bedrock_client():
         max_pool_connections=settings.BEDROCK_MAX_CONNECTIONS,
         user_agent_extra="streamer",
     )
-    client = boto3.session.Session().client("bedrock-runtime", region_name=settings.AWS_REGION, config=config)
-    bedrock_turns.register(client)
-    return client
+    return boto3.session.Session().client("bedrock-runtime", region_name=settings.AWS_REGION, config=config)
 
 
 def warm_up() -> None:
@@ -116,8 +113,7 @@ async def stream_from_bedrock(call, stream_key: str, reader, name: str):
 
     def produce(emit):
         try:
-            with bedrock_turns.taking_turns():
-                response = call()
+            response = call()
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
             raise provider_error(error) from error
         event_stream = response[stream_key]
