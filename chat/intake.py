@@ -21,7 +21,7 @@ A prompt with PROMPT_QUEUED_AT or more prompts ahead of it in the line gets a `q
 request (docs/protocol.md): the process is saturated, and the user is told rather than left in silence.
 
 A saved prompt stays in the line until its run has called its model and heard back (Intake.calling_model):
-the boto3 call is a prompt's costliest CPU after its save, and runs' ends saved meanwhile (~3 ms of CPU
+the boto3 call is a prompt's costliest CPU after its save, and runs' ends saved meanwhile (2–3 ms of CPU
 each) took the interpreter lock from the last batch's calls (a burst's p99).
 """
 
@@ -75,8 +75,12 @@ class Intake:
         return (self.worker is not None and not self.worker.done()) or self.calling > 0
 
     def _changed(self) -> None:
-        if self.emptied is not None:
-            self.emptied.clear() if self.busy() else self.emptied.set()
+        if self.emptied is None:
+            return
+        if self.busy():
+            self.emptied.clear()
+        else:
+            self.emptied.set()
 
     async def idle(self, timeout: float) -> None:
         """Until no prompt waits to be saved or for its model's first reply, at most `timeout` seconds."""

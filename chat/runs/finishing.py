@@ -6,7 +6,7 @@ burst, the first answers' ends (short answers end within the burst) went between
 batches, and those prompts' models were called that much later. Here the ends waiting in a process are
 saved in one trip and one transaction (a savepoint each: one end's failure is its own; each model's
 prices read once), and wait while prompts are waiting to be saved or their runs are calling their models
-(chat.intake: the boto3 calls of a burst's last batch came after ~3 ms of CPU per end), at most
+(chat.intake: at 2–3 ms of CPU each, ends took the interpreter lock from a burst's last calls), at most
 DEFER_SECONDS: a prompt is kept from its first word by the wait, an end only delays its `done`. The wait
 is short beside STREAM_STALE_SECONDS (a finishing run has no heartbeat), and the ends of a sustained burst
 are saved at least that often.
