@@ -57,3 +57,20 @@ async def test_answered_failed_and_resent_prompts_all_leave_the_line(bedrock, al
     assert await Message.objects.acount() == 2
     line = intake.intake()
     assert line.calling == 0 and not line.busy()
+
+
+async def test_a_throttled_call_leaves_the_line_while_it_backs_off(bedrock, alice, socket_for, settings):
+    """An error is the model's answer too: the run waiting to retry keeps no end waiting."""
+    settings.STREAM_RETRY_BASE_SECONDS = 1.0
+    bedrock.queue(HttpError(429, "ThrottlingException"), Stream(deltas=["Later"]))
+    socket = await socket_for(alice)
+    await socket.send_json_to(prompt_frame(request_id="a1"))
+    assert (await socket.receive_json_from(timeout=5))["type"] == "started"
+    for _ in range(100):
+        if bedrock.requests:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.2)  # the refusal is in: backing off for a second
+    assert len(bedrock.requests) == 1 and not intake.intake().busy()
+    frames = await receive_until_done(socket)
+    assert frames[-1]["status"] == "complete" and len(bedrock.requests) == 2

@@ -155,6 +155,7 @@ class Run:
                 log.warning("Run for message %s received nothing for %ss", self.message.pk, settings.STREAM_IDLE_TIMEOUT)
                 return self._failure("timeout", ERROR_MESSAGES["timeout"])
             except ProviderError as error:
+                self.model_answered()  # with an error: a retry's backoff keeps no end waiting
                 self.upstream_request_id = error.request_id or self.upstream_request_id
                 if error.code in RETRYABLE and self.seq == 0 and attempt < settings.STREAM_RETRIES:
                     attempt += 1
