@@ -139,7 +139,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.watcher.watch(message.pk)
             await self.send_started(prompt.request_id, message)
         finally:
-            run.start()  # whatever happened to this socket, the saved prompt gets its answer
+            run.start(pending.model_answered)  # whatever happened to this socket, the saved prompt gets its answer
         # After the start: other processes can reach the run (stop, snapshot) a Redis round trip later, as
         # they could only once it was announced before, but the model is not kept waiting for it.
         run.announce()

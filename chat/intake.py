@@ -19,6 +19,10 @@ once the batch is committed, as before. The ends of runs wait while prompts do (
 
 A prompt with PROMPT_QUEUED_AT or more prompts ahead of it in the line gets a `queued` frame naming its
 request (docs/protocol.md): the process is saturated, and the user is told rather than left in silence.
+
+A saved prompt stays in the line until its run has called its model and heard back (Intake.calling_model):
+the boto3 call is a prompt's costliest CPU after its save, and runs' ends saved meanwhile (2–3 ms of CPU
+each) took the interpreter lock from the last batch's calls (a burst's p99).
 """
 
 import asyncio
@@ -53,6 +57,8 @@ class Pending:
     user_agent: str
     session: "sessions.SessionCheck | None"  # its check is due: made in the same trip
     future: asyncio.Future = field(repr=False, default=None)
+    # Once saved: tells the line that the prompt's run has heard back from its model (Run.start).
+    model_answered: Callable[[], None] = field(repr=False, default=lambda: None)
 
 
 class Intake:
@@ -61,12 +67,24 @@ class Intake:
     def __init__(self):
         self.waiting: deque[Pending] = deque()
         self.saving = 0  # prompts in the batch being saved now
-        self.worker: asyncio.Task | None = None
+        self.worker: asyncio.Task | None = None  # saving batches while prompts wait
+        self.calling = 0  # saved prompts whose runs have not heard back from their model yet
         self.emptied: asyncio.Event | None = None  # set when the line is empty (chat.runs.finishing waits for it)
 
+    def busy(self) -> bool:
+        return (self.worker is not None and not self.worker.done()) or self.calling > 0
+
+    def _changed(self) -> None:
+        if self.emptied is None:
+            return
+        if self.busy():
+            self.emptied.clear()
+        else:
+            self.emptied.set()
+
     async def idle(self, timeout: float) -> None:
-        """Until no prompt waits to be saved, at most `timeout` seconds."""
-        if self.worker is None or self.worker.done():
+        """Until no prompt waits to be saved or for its model's first reply, at most `timeout` seconds."""
+        if not self.busy():
             return
         if self.emptied is None:
             self.emptied = asyncio.Event()
@@ -74,6 +92,21 @@ class Intake:
             await asyncio.wait_for(self.emptied.wait(), timeout)
         except TimeoutError:
             pass
+
+    def calling_model(self) -> Callable[[], None]:
+        """A prompt saved to be answered: the line is busy until the returned function is called (by its run,
+        at its model's first reply or its end; calling it again does nothing)."""
+        self.calling += 1
+        self._changed()
+        answered = False
+
+        def called() -> None:
+            nonlocal answered
+            if not answered:
+                answered = True
+                self.calling -= 1
+                self._changed()
+        return called
 
     async def start_turn(self, pending: Pending, on_queued: Callable[[int], Awaitable]) -> tuple:
         """Save the prompt (Message.objects.start_turn) in the next batch; returns (message, request) or
@@ -83,19 +116,22 @@ class Intake:
         ahead = self.saving + len(self.waiting)
         self.waiting.append(pending)
         if self.worker is None or self.worker.done():
-            if self.emptied is not None:
-                self.emptied.clear()
             self.worker = loop.create_task(self._save_while_waiting(), name="prompt-intake")
+            self._changed()
         if ahead >= settings.PROMPT_QUEUED_AT:
             await on_queued(ahead)
-        return await pending.future
+        try:
+            return await pending.future
+        except asyncio.CancelledError:
+            pending.model_answered()  # saved, but its socket's task ended before starting the run
+            raise
 
     async def _save_while_waiting(self):
         try:
             await self._save_batches()
         finally:
-            if self.emptied is not None:
-                self.emptied.set()
+            self.worker = None
+            self._changed()
 
     async def _save_batches(self):
         while self.waiting:
@@ -117,6 +153,8 @@ class Intake:
                 if isinstance(outcome, BaseException):
                     pending.future.set_exception(outcome)
                 else:
+                    if outcome[1] is not None:  # a new turn, not a resent one: a run will call the model
+                        pending.model_answered = self.calling_model()
                     pending.future.set_result(outcome)
 
 

@@ -5,11 +5,27 @@ Input, output, cache-read and cache-write tokens are priced separately (Bedrock 
 exact (Decimal) and rounded half-up to Message.cost's 8 decimal places, in settings.PRICE_CURRENCY.
 """
 
+import threading
+from contextlib import contextmanager
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 
 COST_PLACES = Decimal("0.00000001")
+
+# Within read_once(), in its thread: the prices read so far, by model key.
+_read_once = threading.local()
+
+
+@contextmanager
+def read_once():
+    """Within it, this thread reads each model's prices once: the runs' ends saved together
+    (chat.runs.finishing) share one read a model, still as fresh as their transaction."""
+    _read_once.prices = {}
+    try:
+        yield
+    finally:
+        _read_once.prices = None
 
 
 def currency() -> str:
@@ -21,10 +37,16 @@ def prices_for(model_key: str) -> tuple[Decimal | None, ...] | None:
     or None when it has no price at all (built-in models have none)."""
     from chat.models import CatalogEntry
 
+    read = getattr(_read_once, "prices", None)
+    if read is not None and model_key in read:
+        return read[model_key]
     prices = (CatalogEntry.objects.filter(key=model_key)
               .values_list("price_per_1k_input", "price_per_1k_output", "price_per_1k_cache_read",
                            "price_per_1k_cache_write").first())
-    return prices if prices and any(price is not None for price in prices) else None
+    prices = prices if prices and any(price is not None for price in prices) else None
+    if read is not None:
+        read[model_key] = prices
+    return prices
 
 
 def cost_of(prices: tuple | None, *tokens: int | None) -> Decimal | None:

@@ -4,10 +4,12 @@ A run's end is saved once (Message.finish: the outcome, the usage rollup, the bu
 same database thread as the prompts. Each used to be a trip of its own, queued in arrival order: in a
 burst, the first answers' ends (short answers end within the burst) went between the later prompts'
 batches, and those prompts' models were called that much later. Here the ends waiting in a process are
-saved in one trip and one transaction (a savepoint each: one end's failure is its own), and wait while
-prompts are waiting to be saved, at most DEFER_SECONDS: a prompt is kept from its first word by the wait,
-an end only delays its `done`. The wait is short beside STREAM_STALE_SECONDS (a finishing run has no
-heartbeat), and the ends of a sustained burst are saved at least that often.
+saved in one trip and one transaction (a savepoint each: one end's failure is its own; each model's
+prices read once), and wait while prompts are waiting to be saved or their runs are calling their models
+(chat.intake: at 2–3 ms of CPU each, ends took the interpreter lock from a burst's last calls), at most
+DEFER_SECONDS: a prompt is kept from its first word by the wait, an end only delays its `done`. The wait
+is short beside STREAM_STALE_SECONDS (a finishing run has no heartbeat), and the ends of a sustained burst
+are saved at least that often.
 """
 
 import asyncio
@@ -17,6 +19,8 @@ from collections.abc import Callable
 
 from channels.db import database_sync_to_async
 from django.db import transaction
+
+from chat import pricing
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +71,7 @@ def save_ends(batch: list[Callable[[], None]]) -> list:
     """In the database thread: None for each end saved, or the exception it raised."""
     outcomes: list = []
     try:
-        with transaction.atomic():
+        with pricing.read_once(), transaction.atomic():
             for save_end in batch:
                 try:
                     with transaction.atomic():  # a savepoint: this end's failure leaves the others alone

@@ -4,6 +4,7 @@ import asyncio
 import logging
 import random
 import time
+from collections.abc import Callable
 from contextlib import aclosing
 
 from django.conf import settings
@@ -57,6 +58,7 @@ class Run:
         # subscribes before it asks this process for a snapshot or a stop, and the ask sets this.
         self.watched_elsewhere = False
         self.announcing: asyncio.Future | None = None  # making it reachable from other processes (announce)
+        self.model_answered: Callable[[], None] = lambda: None  # see start()
 
     @property
     def seq(self) -> int:
@@ -84,9 +86,13 @@ class Run:
             "after": after,
         }
 
-    def start(self) -> "Run":
+    def start(self, model_answered: Callable[[], None] = lambda: None) -> "Run":
+        """`model_answered`: called once the model has first answered or the run ended (chat.intake: runs'
+        ends wait for that)."""
+        self.model_answered = model_answered
         self.task = asyncio.get_running_loop().create_task(self._execute(), name=f"run-{self.message.pk}")
         self.task.add_done_callback(lambda _task: RUNS.pop(self.message.pk, None))
+        self.task.add_done_callback(lambda _task: self.model_answered())  # cancelled before its first step
         return self
 
     def announce(self) -> None:
@@ -118,6 +124,7 @@ class Run:
         try:
             outcome = await self._generate(started)
         finally:
+            self.model_answered()
             self._finishing = True  # from here a stop has nothing left to stop, and checkpoints skip it
         duration_ms = round((time.monotonic() - started) * 1000)
         await self._save(duration_ms=duration_ms, **outcome)
@@ -148,6 +155,7 @@ class Run:
                 log.warning("Run for message %s received nothing for %ss", self.message.pk, settings.STREAM_IDLE_TIMEOUT)
                 return self._failure("timeout", ERROR_MESSAGES["timeout"])
             except ProviderError as error:
+                self.model_answered()  # with an error: a retry's backoff keeps no end waiting
                 self.upstream_request_id = error.request_id or self.upstream_request_id
                 if error.code in RETRYABLE and self.seq == 0 and attempt < settings.STREAM_RETRIES:
                     attempt += 1
@@ -170,6 +178,7 @@ class Run:
         async with aclosing(stream) as events, asyncio.timeout(idle) as watchdog:
             armed_at = loop.time()
             async for event in events:
+                self.model_answered()  # Started (boto3's call returned), or the first word
                 # Waiting in line for the local model is not silence; anything else re-arms the watchdog,
                 # at most every tenth of the timeout (re-arming moves a timer in the loop's heap: not per delta).
                 if isinstance(event, Queued):
