@@ -200,12 +200,10 @@ def run_case(browser, app: App, bedrock: BedrockTestServer, name: str) -> dict:
         base = epoch * 1000 + offset  # a stamp's send time on the page's clock: base + stamp
         seen = bench["seen"]
         missing += expected - len(seen)
-        relay += [t - (base + sent) for t, sent in seen.values()]
-        arrived = page.evaluate("() => window.__arrived")
-        for n, (t, sent) in seen.items():
-            if n in arrived:
-                way.append(arrived[n] - (base + sent))
-                wait.append(t - arrived[n])
+        tab_relay, tab_way, tab_wait = relay_parts(seen, page.evaluate("() => window.__arrived"), base)
+        relay += tab_relay
+        way += tab_way
+        wait += tab_wait
         if seen:
             first.append(min(t for t, _ in seen.values()) - bench["sentAt"])
         long_tasks += [d for d in bench["longTasks"] if d > 50]
@@ -217,6 +215,15 @@ def run_case(browser, app: App, bedrock: BedrockTestServer, name: str) -> dict:
         "long": len(long_tasks) / len(pages),
         "longest": max(long_tasks, default=0), "missing": missing,
     }
+
+
+def relay_parts(seen: dict, arrived: dict, base: float) -> tuple[list, list, list]:
+    """Per stamp, ms: sent → in the page (relay), sent → its frame arrived (way), arrived → in the page (wait).
+    `base` is the stamps' epoch on the page's clock."""
+    relay = [t - (base + sent) for t, sent in seen.values()]
+    way = [arrived[n] - (base + sent) for n, (_, sent) in seen.items() if n in arrived]
+    wait = [t - arrived[n] for n, (t, _) in seen.items() if n in arrived]
+    return relay, way, wait
 
 
 def task_duration(sessions) -> tuple[float, float]:

@@ -131,9 +131,7 @@ def run_case(browser, server: FloorServer, case: str, query: str) -> dict:
     context.close()
     base = server.epoch * 1000 + offset
     seen = bench["seen"]
-    relay = [t - (base + sent) for t, sent in seen.values()]
-    way = [arrived[n] - (base + sent) for n, (t, sent) in seen.items() if n in arrived]
-    wait = [t - arrived[n] for n, (t, sent) in seen.items() if n in arrived]
+    relay, way, wait = page.relay_parts(seen, arrived, base)
     count = len(server.deltas)
     return {"first": float("nan"), "p50": page.percentile(relay, 0.5), "p95": page.percentile(relay, 0.95),
             "max": max(relay), "way": page.percentile(way, 0.5), "wait": page.percentile(wait, 0.5),
